@@ -1,0 +1,131 @@
+"""Workarounds that make MMAction2 1.2.0 run on torch >= 2.6 and numpy 2.
+
+Every patch here is small, idempotent, only active when the breakage it
+covers is present, and names the upstream problem it works around.
+``apply_all`` is called once when :mod:`mmblvnet` is imported, which happens
+before MMAction2's model package is imported (configs load the plugin
+through ``custom_imports``).
+"""
+import importlib.metadata
+import importlib.util
+import os
+import sys
+import types
+
+import numpy as np
+import torch
+
+_DRN_MODULE = 'mmaction.models.localizers.drn'
+
+
+def _mmaction_dir() -> str:
+    spec = importlib.util.find_spec('mmaction')
+    if spec is None or spec.origin is None:
+        raise ImportError('mmaction2 is not installed; '
+                          'run `pip install mmaction2==1.2.0`')
+    return os.path.dirname(spec.origin)
+
+
+class _MissingDRN:
+    """Stand-in for MMAction2's DRN localizer, which 1.2.0 wheels lack."""
+
+    def __init__(self, *args, **kwargs):
+        raise ImportError(
+            'The DRN localizer is missing from the installed mmaction2 1.2.0 '
+            'wheel (open-mmlab/mmaction2#2714); install mmaction2 from '
+            'source to use DRN.')
+
+
+def stub_missing_drn_localizer() -> None:
+    """Let ``import mmaction.models`` succeed without the DRN sub-package.
+
+    The mmaction2 1.2.0 wheel ships ``localizers/__init__.py`` importing
+    ``.drn.drn`` but not the ``drn`` folder itself (open-mmlab/mmaction2
+    #2714), so every import of ``mmaction.models`` fails. A stub module
+    whose ``DRN`` raises a clear ImportError when built takes its place.
+    """
+    if _DRN_MODULE in sys.modules:
+        return
+    drn_dir = os.path.join(_mmaction_dir(), 'models', 'localizers', 'drn')
+    if os.path.isdir(drn_dir):
+        return
+    package = types.ModuleType(_DRN_MODULE)
+    package.__path__ = []
+    module = types.ModuleType(f'{_DRN_MODULE}.drn')
+    module.DRN = _MissingDRN
+    package.drn = module
+    sys.modules[_DRN_MODULE] = package
+    sys.modules[f'{_DRN_MODULE}.drn'] = module
+
+
+def alias_removed_numpy_names() -> None:
+    """Restore names numpy 2 removed but MMAction2 1.2.0 still uses.
+
+    ``np.Inf`` (``utils/misc.py``, pose transforms), ``np.NAN`` (AVA
+    metrics), ``np.trapz`` (proposal AUC) and ``np.in1d`` (retrieval
+    metric); see numpy/numpy#24300 (NEP 52 clean-up).
+    """
+    aliases = {
+        'Inf': np.inf,
+        'NAN': np.nan,
+        'trapz': getattr(np, 'trapezoid', None),
+        'in1d': np.isin,
+    }
+    for name, value in aliases.items():
+        if value is not None and name not in np.__dict__:
+            setattr(np, name, value)
+
+
+def alias_importlib_metadata() -> None:
+    """Serve ``importlib_metadata`` from the standard library when absent.
+
+    Some mmengine / mim code paths import the back-port package
+    (open-mmlab/mim#187).
+    """
+    if importlib.util.find_spec('importlib_metadata') is None:
+        sys.modules.setdefault('importlib_metadata', importlib.metadata)
+
+
+def mmengine_checkpoint_types() -> list:
+    """Globals found in checkpoints written by MMEngine's runner.
+
+    torch >= 2.6 loads with ``weights_only=True`` by default
+    (pytorch/pytorch#101935), which rejects the message hub's
+    ``HistoryBuffer`` and the numpy scalars and arrays the runner stores in
+    ``meta`` and ``message_hub`` (open-mmlab/mmengine#1603). These are
+    exactly the extra types a runner checkpoint holds.
+
+    Returns:
+        list: Classes and functions to allow in ``weights_only`` loading.
+    """
+    from mmengine.logging import HistoryBuffer
+
+    numpy_scalars = [np.dtype(code).type for code in '?bhilqBHILQefdgFDG']
+    dtype_classes = [type(np.dtype(code)) for code in '?bhilqBHILQefdgFDGOU']
+    return [
+        HistoryBuffer,
+        np.ndarray,
+        np.dtype,
+        np._core.multiarray._reconstruct,
+        np._core.multiarray.scalar,
+        *numpy_scalars,
+        *dtype_classes,
+    ]
+
+
+def allow_mmengine_checkpoint_types() -> None:
+    """Allow exactly MMEngine's checkpoint types in ``weights_only`` loads.
+
+    The check itself stays on: a pickle with any other global is refused.
+    """
+    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
+    if add_safe_globals is not None:
+        add_safe_globals(mmengine_checkpoint_types())
+
+
+def apply_all() -> None:
+    """Apply every workaround of this module (idempotent)."""
+    alias_importlib_metadata()
+    alias_removed_numpy_names()
+    stub_missing_drn_localizer()
+    allow_mmengine_checkpoint_types()

@@ -1,0 +1,107 @@
+"""Checkpoint key mapping driven by tables of rules.
+
+A rule is ``(pattern, replacement)``: a regular expression matched against
+the whole source key and the target key it becomes (``re`` group syntax).
+A replacement ending in ``#<slot>`` stacks several source tensors into one
+target: the depthwise TAM kernels ``prev``/``curr``/``next`` (each of shape
+(C, 1, 1, 1)) become rows 0/1/2 of one (k, C) ``weight``. A replacement of
+``None`` drops the key on purpose (e.g. an ImageNet classifier).
+"""
+import re
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+Rule = Tuple[str, Optional[str]]
+StateDict = Dict[str, torch.Tensor]
+
+
+class CheckpointKeyError(KeyError):
+    """A checkpoint whose keys do not fit the model, listing the keys."""
+
+    def __init__(self, message: str, keys: Sequence[str] = ()) -> None:
+        self.keys = list(keys)
+        listing = ''.join(f'\n  {key}' for key in self.keys)
+        super().__init__(message + listing)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def strip_prefix(state_dict: StateDict, prefix: str) -> StateDict:
+    """Remove ``prefix`` from every key that starts with it."""
+    return OrderedDict(
+        (key[len(prefix):] if key.startswith(prefix) else key, value)
+        for key, value in state_dict.items())
+
+
+def _stack_slots(slotted: Dict[str, Dict[int, torch.Tensor]],
+                 problems: List[str]) -> StateDict:
+    stacked = OrderedDict()
+    for target, rows in slotted.items():
+        if sorted(rows) != list(range(len(rows))):
+            problems.append(f'{target}: rows {sorted(rows)} are not '
+                            f'0..{len(rows) - 1}')
+            continue
+        stacked[target] = torch.stack(
+            [rows[index].reshape(-1) for index in range(len(rows))])
+    return stacked
+
+
+def apply_rules(state_dict: StateDict,
+                rules: Sequence[Rule]) -> Tuple[StateDict, List[str]]:
+    """Map every key through the first rule whose pattern matches it.
+
+    Args:
+        state_dict (dict): Source tensors.
+        rules (Sequence[tuple]): ``(pattern, replacement)`` pairs.
+
+    Returns:
+        tuple: The mapped state dict and the source keys no rule matched
+        (plus any malformed stacked target).
+    """
+    compiled = [(re.compile(pattern), repl) for pattern, repl in rules]
+    mapped = OrderedDict()
+    slotted: Dict[str, Dict[int, torch.Tensor]] = OrderedDict()
+    unmapped = []
+    for key, value in state_dict.items():
+        for pattern, replacement in compiled:
+            match = pattern.fullmatch(key)
+            if match is None:
+                continue
+            if replacement is not None:
+                target = match.expand(replacement)
+                if '#' in target:
+                    target, slot = target.split('#')
+                    slotted.setdefault(target, {})[int(slot)] = value
+                else:
+                    mapped[target] = value
+            break
+        else:
+            unmapped.append(key)
+    mapped.update(_stack_slots(slotted, unmapped))
+    return mapped, unmapped
+
+
+def check_against_model(state_dict: StateDict, expected: StateDict,
+                        what: str) -> None:
+    """Raise unless ``state_dict`` has exactly the keys and shapes expected.
+
+    Args:
+        state_dict (dict): Converted tensors.
+        expected (dict): The target model's ``state_dict()``.
+        what (str): Description used in the error message.
+    """
+    missing = [key for key in expected if key not in state_dict]
+    unexpected = [key for key in state_dict if key not in expected]
+    wrong_shape = [
+        f'{key}: checkpoint {tuple(state_dict[key].shape)}, model '
+        f'{tuple(expected[key].shape)}' for key in state_dict
+        if key in expected and state_dict[key].shape != expected[key].shape
+    ]
+    for keys, label in ((missing, 'missing'), (unexpected, 'unexpected'),
+                        (wrong_shape, 'of the wrong shape')):
+        if keys:
+            raise CheckpointKeyError(
+                f'{what}: {len(keys)} key(s) {label}:', keys)

@@ -1,0 +1,3 @@
+from .blresnet import bLResNet
+
+__all__ = ['bLResNet']

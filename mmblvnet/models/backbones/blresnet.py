@@ -1,0 +1,335 @@
+"""Big-Little ResNet with Temporal Aggregation (bLVNet-TAM backbone).
+
+Fan et al., "More Is Less: Learning Efficient Video Representations by
+Big-Little Network and Depthwise Temporal Aggregation", NeurIPS 2019.
+
+A clip of ``T`` frames is processed as ``T / 2`` pairs: the little branch
+(narrow, full resolution) sees the even frame of each pair, the big branch
+(wide, half resolution) the odd frame, and their fused output stands for
+both frames. The network therefore holds one map per pair after each fused
+stage; TAM over the duplicated frames is computed exactly from those maps
+(see :meth:`TAM.forward_pairs`), and the output is expanded back to one map
+per frame only at the end.
+"""
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch.nn.functional as F
+from mmaction.registry import MODELS
+from mmengine.logging import MMLogger
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..common.bottleneck import Bottleneck, make_stage
+from ..common.tam import TAM, check_num_segments, clips_in_batch
+
+# depth -> Bottlenecks per stage (layer1, layer2, layer3, layer4).
+ARCH_SETTINGS: Dict[int, Tuple[int, int, int, int]] = {
+    50: (3, 4, 6, 3),
+    101: (4, 8, 18, 3),
+    152: (5, 12, 30, 3),
+}
+STEM_CHANNELS = 64
+# (output channels, fusion stride) of the big-little stages layer1..layer3.
+BIG_LITTLE_STAGES = ((256, 2), (512, 2), (1024, 1))
+LAYER4_CHANNELS = 2048
+
+
+def _conv_bn(in_channels: int,
+             out_channels: int,
+             kernel_size: int,
+             stride: int = 1,
+             relu: bool = False) -> Sequence[nn.Module]:
+    layers = [
+        nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=kernel_size // 2,
+            bias=False),
+        nn.BatchNorm2d(out_channels)
+    ]
+    return layers + [nn.ReLU(inplace=True)] if relu else layers
+
+
+class _PairSplit(nn.Module):
+    """Inputs of the little (even frames) and big (odd frames) branches.
+
+    Args:
+        tam (TAM, optional): Temporal aggregation applied first.
+        frames_per_map (int): 1 if the input holds every frame, 2 if it
+            holds one map per pair of identical frames.
+    """
+
+    def __init__(self, tam: Optional[TAM], frames_per_map: int) -> None:
+        super().__init__()
+        self.tam = tam
+        self.frames_per_map = frames_per_map
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        if self.tam is not None:
+            return self.tam.forward_pairs(x, self.frames_per_map)
+        if self.frames_per_map == 2:
+            return x, x
+        frames = x.view(-1, 2, *x.shape[1:])
+        return frames[:, 0], frames[:, 1]
+
+
+class BigLittleStem(_PairSplit):
+    """Layer 0: first big-little fusion, on the stem's frames.
+
+    Args:
+        tam (TAM, optional): TAM over all ``T`` frames of the stem.
+        alpha (int): Width ratio big / little.
+    """
+
+    def __init__(self, tam: Optional[TAM], alpha: int) -> None:
+        super().__init__(tam, frames_per_map=1)
+        width = STEM_CHANNELS
+        self.big = nn.Sequential(*_conv_bn(width, width, 3, stride=2))
+        self.little = nn.Sequential(
+            *_conv_bn(width, width // alpha, 3, relu=True),
+            *_conv_bn(width // alpha, width // alpha, 3, stride=2, relu=True),
+            *_conv_bn(width // alpha, width, 1))
+        self.relu = nn.ReLU(inplace=True)
+        self.fusion = nn.Sequential(*_conv_bn(width, width, 1, relu=True))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Args:
+            x (torch.Tensor): Stem frames of shape (N * T, 64, H, W).
+
+        Returns:
+            torch.Tensor: One fused map per pair, (N * T / 2, 64, H/2, W/2).
+        """
+        little_in, big_in = super().forward(x)
+        fused = self.big(big_in) + self.little(little_in)
+        return self.fusion(self.relu(fused))
+
+
+class BigLittleModule(_PairSplit):
+    """A big-little stage (layer1..layer3) on one map per frame pair.
+
+    Big: ``num_blocks - 1`` Bottlenecks, the first with stride 2, the last
+    without its final ReLU. Little: ``max(1, num_blocks // beta - 1)``
+    Bottlenecks of width ``out_channels / alpha``, then ``little_e``
+    (1x1 conv + BN) back to ``out_channels``. The big output is
+    nearest-upsampled to the little size, summed, ReLU, then ``fusion``
+    (one Bottleneck with ``fusion_stride``).
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        num_blocks (int): Bottlenecks of the stage in the reference count.
+        alpha (int): Width ratio big / little.
+        beta (int): Depth ratio big / little.
+        fusion_stride (int): Stride of the fusion block.
+        tam (TAM, optional): TAM over the ``T`` (duplicated) frames.
+        with_cp (bool): Gradient checkpointing per block.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, num_blocks: int,
+                 alpha: int, beta: int, fusion_stride: int,
+                 tam: Optional[TAM], with_cp: bool) -> None:
+        super().__init__(tam, frames_per_map=2)
+        little_channels = out_channels // alpha
+        self.big = make_stage(
+            in_channels,
+            out_channels,
+            num_blocks - 1,
+            stride=2,
+            last_relu=False,
+            with_cp=with_cp)
+        self.little = make_stage(
+            in_channels,
+            little_channels,
+            max(1, num_blocks // beta - 1),
+            with_cp=with_cp)
+        self.little_e = nn.Sequential(
+            *_conv_bn(little_channels, out_channels, 1))
+        self.relu = nn.ReLU(inplace=True)
+        self.fusion = make_stage(
+            out_channels,
+            out_channels,
+            1,
+            stride=fusion_stride,
+            with_cp=with_cp)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Args:
+            x (torch.Tensor): One map per pair, (N * T / 2, C_in, H, W).
+
+        Returns:
+            torch.Tensor: One map per pair, (N * T / 2, C_out, H', W').
+        """
+        little_in, big_in = super().forward(x)
+        little = self.little_e(self.little(little_in))
+        big = F.interpolate(self.big(big_in), size=little.shape[-2:])
+        return self.fusion(self.relu(big + little))
+
+
+@MODELS.register_module()
+class bLResNet(BaseModule):
+    """Big-Little ResNet with TAM for video (bLVNet-TAM backbone).
+
+    Args:
+        depth (int): 50, 101 or 152.
+        num_segments (int): Frames ``T`` per clip, a positive even number
+            (the paper's "8x2" is ``num_segments=16``).
+        alpha (int): Width ratio of the big to the little branch.
+            Defaults to 2.
+        beta (int): Depth ratio of the big to the little branch.
+            Defaults to 4.
+        tam_cfg (dict, optional): ``blending_frames`` and
+            ``blending_method`` of every TAM; ``None`` builds bLVNet
+            without TAM. Defaults to ``dict(blending_frames=3,
+            blending_method='sum')``.
+        in_channels (int): Input channels (3 for RGB, e.g. 2 for flow).
+        pretrained (str, optional): ImageNet bLResNet checkpoint; same as
+            ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``.
+        norm_eval (bool): Keep BatchNorm in eval mode when training.
+        frozen_stages (int): Stages to freeze (-1: none; 0: stem and
+            layer0; i: also layer1..layer i).
+        partial_bn (bool): Freeze every BatchNorm but the first.
+        with_cp (bool): Gradient checkpointing per Bottleneck.
+        init_cfg (dict or list[dict], optional): MMEngine init config.
+
+    Input ``(N * T, C, H, W)`` with each clip's frames contiguous; output
+    ``(N * T, 2048, H / 32, W / 32)`` in which both frames of a pair carry
+    the same map, so any 2D head with segment consensus applies.
+    """
+
+    def __init__(self,
+                 depth: int,
+                 num_segments: int,
+                 alpha: int = 2,
+                 beta: int = 4,
+                 tam_cfg: Optional[dict] = dict(
+                     blending_frames=3, blending_method='sum'),
+                 in_channels: int = 3,
+                 pretrained: Optional[str] = None,
+                 norm_eval: bool = False,
+                 frozen_stages: int = -1,
+                 partial_bn: bool = False,
+                 with_cp: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
+        if pretrained is not None:
+            if init_cfg is not None:
+                raise ValueError('set either pretrained or init_cfg, '
+                                 'not both')
+            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        super().__init__(init_cfg=init_cfg)
+        if depth not in ARCH_SETTINGS:
+            raise KeyError(f'invalid depth {depth} for bLResNet; choose one '
+                           f'of {sorted(ARCH_SETTINGS)}')
+        check_num_segments(num_segments)
+        if num_segments % 2:
+            raise ValueError('bLResNet pairs frames, so num_segments must be '
+                             f'even, but got num_segments={num_segments}')
+        self.depth = depth
+        self.num_segments = num_segments
+        self.alpha = alpha
+        self.beta = beta
+        self.tam_cfg = None if tam_cfg is None else dict(tam_cfg)
+        self.in_channels = in_channels
+        self.norm_eval = norm_eval
+        self.frozen_stages = frozen_stages
+        self.partial_bn = partial_bn
+        self.with_cp = with_cp
+        stage_blocks = ARCH_SETTINGS[depth]
+
+        self.conv1 = nn.Conv2d(
+            in_channels, STEM_CHANNELS, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(STEM_CHANNELS)
+        self.relu = nn.ReLU(inplace=True)
+        self.layer0 = BigLittleStem(
+            self._make_tam(STEM_CHANNELS, num_segments), alpha)
+        channels = STEM_CHANNELS
+        for index, ((out_channels, fusion_stride),
+                    num_blocks) in enumerate(
+                        zip(BIG_LITTLE_STAGES, stage_blocks), 1):
+            stage = BigLittleModule(channels, out_channels, num_blocks, alpha,
+                                    beta, fusion_stride,
+                                    self._make_tam(channels, num_segments),
+                                    with_cp)
+            self.add_module(f'layer{index}', stage)
+            channels = out_channels
+        self.layer4 = make_stage(
+            channels,
+            LAYER4_CHANNELS,
+            stage_blocks[3],
+            stride=2,
+            tam_factory=lambda width: self._make_tam(width,
+                                                     num_segments // 2),
+            with_cp=with_cp)
+        self.feat_dim = LAYER4_CHANNELS
+        self._init_from_scratch()
+
+    def _make_tam(self, channels: int, num_segments: int) -> Optional[TAM]:
+        if self.tam_cfg is None:
+            return None
+        return TAM(channels, num_segments, **self.tam_cfg)
+
+    def _init_from_scratch(self) -> None:
+        """Kaiming fan_out convs, unit BN, zero last BN of each block."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(
+                    m.weight, mode='fan_out', nonlinearity='relu')
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+        for m in self.modules():
+            if isinstance(m, Bottleneck):
+                nn.init.constant_(m.bn3.weight, 0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Args:
+            x (torch.Tensor): Frames of shape (N * T, C, H, W).
+
+        Returns:
+            torch.Tensor: Features of shape (N * T, 2048, H / 32, W / 32);
+            frames ``2j`` and ``2j + 1`` of a clip share one map.
+        """
+        clips_in_batch(x, self.num_segments, 'bLResNet')
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer0(x)
+        x = self.layer1(x)
+        x = self.layer2(x)
+        x = self.layer3(x)
+        x = self.layer4(x)
+        pairs = x.unsqueeze(1).expand(-1, 2, *x.shape[1:])
+        return pairs.reshape(-1, *x.shape[1:])
+
+    def stages(self) -> Tuple[Tuple[nn.Module, ...], ...]:
+        """Modules of each freezable stage, stage 0 first."""
+        return ((self.conv1, self.bn1, self.layer0), (self.layer1, ),
+                (self.layer2, ), (self.layer3, ), (self.layer4, ))
+
+    def _freeze_stages(self) -> None:
+        for stage in self.stages()[:self.frozen_stages + 1]:
+            for module in stage:
+                module.eval()
+                for param in module.parameters():
+                    param.requires_grad = False
+
+    def _partial_bn(self) -> None:
+        MMLogger.get_current_instance().info(
+            'Freezing BatchNorm2d except the first one.')
+        batch_norms = [m for m in self.modules() if isinstance(m, _BatchNorm)]
+        for m in batch_norms[1:]:
+            m.eval()
+            m.weight.requires_grad = False
+            m.bias.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'bLResNet':
+        """Set train mode, then re-apply freezing and BN options."""
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        if mode and self.partial_bn:
+            self._partial_bn()
+        return self

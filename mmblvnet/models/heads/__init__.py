@@ -1,0 +1,3 @@
+from .segment_head import SegmentHead
+
+__all__ = ['SegmentHead']

@@ -1,0 +1,3 @@
+from .tam_neck import TAMNeck
+
+__all__ = ['TAMNeck']
