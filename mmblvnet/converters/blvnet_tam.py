@@ -163,15 +163,11 @@ def convert_blvnet_tam(source: StateDict) -> Tuple[StateDict, Dict]:
                                           for k in backbone_src})
     backbone, unknown = apply_rules(backbone_src, BACKBONE_RULES)
     head, unknown_head = apply_rules(head_src, HEAD_RULES)
-    unknown += unknown_head
-    if unknown:
-        raise CheckpointKeyError(
-            f'{len(unknown)} key(s) of the bLVNet-TAM checkpoint match no '
-            'conversion rule:', unknown)
     arch = infer_architecture(backbone, head)
     converted = OrderedDict(
         (f'backbone.{k}', v) for k, v in backbone.items())
     converted.update((f'cls_head.{k}', v) for k, v in head.items())
     check_against_model(converted, _expected_state(arch),
-                        f'bLVNet-TAM-{arch["depth"]} checkpoint')
+                        f'the bLVNet-TAM-{arch["depth"]} checkpoint',
+                        unknown + unknown_head)
     return converted, arch

@@ -84,24 +84,47 @@ def apply_rules(state_dict: StateDict,
     return mapped, unmapped
 
 
-def check_against_model(state_dict: StateDict, expected: StateDict,
-                        what: str) -> None:
-    """Raise unless ``state_dict`` has exactly the keys and shapes expected.
+def model_mismatches(state_dict: StateDict,
+                     expected: StateDict) -> List[str]:
+    """Keys that keep ``state_dict`` from loading strictly into a model.
 
     Args:
         state_dict (dict): Converted tensors.
         expected (dict): The target model's ``state_dict()``.
-        what (str): Description used in the error message.
+
+    Returns:
+        list[str]: One line per missing, unexpected or misshapen key.
     """
-    missing = [key for key in expected if key not in state_dict]
-    unexpected = [key for key in state_dict if key not in expected]
-    wrong_shape = [
-        f'{key}: checkpoint {tuple(state_dict[key].shape)}, model '
-        f'{tuple(expected[key].shape)}' for key in state_dict
-        if key in expected and state_dict[key].shape != expected[key].shape
-    ]
-    for keys, label in ((missing, 'missing'), (unexpected, 'unexpected'),
-                        (wrong_shape, 'of the wrong shape')):
-        if keys:
-            raise CheckpointKeyError(
-                f'{what}: {len(keys)} key(s) {label}:', keys)
+    problems = [f'missing: {key}' for key in expected if key not in state_dict]
+    for key, value in state_dict.items():
+        if key not in expected:
+            problems.append(f'unexpected: {key}')
+        elif value.shape != expected[key].shape:
+            problems.append(f'wrong shape: {key}: checkpoint '
+                            f'{tuple(value.shape)}, model '
+                            f'{tuple(expected[key].shape)}')
+    return problems
+
+
+def check_against_model(state_dict: StateDict,
+                        expected: StateDict,
+                        what: str,
+                        unmapped: Sequence[str] = ()) -> None:
+    """Raise unless ``state_dict`` loads strictly into the model.
+
+    Args:
+        state_dict (dict): Converted tensors.
+        expected (dict): The target model's ``state_dict()``.
+        what (str): What was converted, for the message.
+        unmapped (Sequence[str]): Source keys no rule matched.
+
+    Raises:
+        CheckpointKeyError: Listing every unmapped, missing, unexpected or
+            misshapen key.
+    """
+    problems = [f'no conversion rule: {key}' for key in unmapped]
+    problems += model_mismatches(state_dict, expected)
+    if problems:
+        raise CheckpointKeyError(
+            f'{what} does not fit the model ({len(problems)} key(s)):',
+            problems)
