@@ -1,0 +1,45 @@
+# Something-Something v1 (JPEG frames 00001.jpg, ...): data set type,
+# paths and loaders; the variant config sets the pipelines (their frame
+# count must equal the backbone's num_segments).
+dataset_type = 'RawframeDataset'
+data_root = 'data/sthv1/rawframes'
+data_root_val = 'data/sthv1/rawframes'
+ann_file_train = 'data/sthv1/sthv1_train_list_rawframes.txt'
+ann_file_val = 'data/sthv1/sthv1_val_list_rawframes.txt'
+ann_file_test = 'data/sthv1/sthv1_val_list_rawframes.txt'
+
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        filename_tmpl='{:05}.jpg',
+        ann_file=ann_file_train,
+        data_prefix=dict(img=data_root)))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        filename_tmpl='{:05}.jpg',
+        ann_file=ann_file_val,
+        data_prefix=dict(img=data_root_val),
+        test_mode=True))
+test_dataloader = dict(
+    batch_size=1,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        filename_tmpl='{:05}.jpg',
+        ann_file=ann_file_test,
+        data_prefix=dict(img=data_root_val),
+        test_mode=True))
+
+val_evaluator = dict(type='AccMetric')
+test_evaluator = val_evaluator
