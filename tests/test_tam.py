@@ -24,14 +24,32 @@ def test_tam_equals_per_frame_formula(k, method, num_segments):
 
 
 @pytest.mark.parametrize('k,method,num_segments', CASES)
-def test_tam_pairs_of_distinct_frames_match_plain_forward(
-        k, method, num_segments):
+@pytest.mark.parametrize('inplace', [False, True])
+def test_tam_on_even_and_odd_frames_matches_plain_forward(
+        k, method, num_segments, inplace):
     tam = TAM(4, num_segments, blending_frames=k, blending_method=method)
     x = torch.randn(3 * num_segments, 4, 2, 3)
-    even, odd = tam.forward_pairs(x, frames_per_map=1)
-    full = tam(x).view(3, num_segments // 2, 2, 4, 2, 3)
-    torch.testing.assert_close(even, full[:, :, 0].reshape_as(even))
-    torch.testing.assert_close(odd, full[:, :, 1].reshape_as(odd))
+    pairs = x.view(3, num_segments // 2, 2, 4, 2, 3)
+    even = pairs[:, :, 0].reshape(-1, 4, 2, 3)
+    odd = pairs[:, :, 1].reshape(-1, 4, 2, 3)
+    with torch.no_grad():
+        expected = tam(x).view_as(pairs)
+        even_out, odd_out = tam.forward_pairs(even, odd, inplace=inplace)
+    torch.testing.assert_close(even_out,
+                               expected[:, :, 0].reshape_as(even_out))
+    torch.testing.assert_close(odd_out,
+                               expected[:, :, 1].reshape_as(odd_out))
+    overwritten = even_out is even and odd_out is odd
+    assert overwritten == (inplace and method == 'sum')
+
+
+def test_tam_never_overwrites_inputs_that_autograd_needs():
+    tam = TAM(4, 4)
+    even = torch.randn(4, 4, 3, 3, requires_grad=True)
+    odd = torch.randn(4, 4, 3, 3, requires_grad=True)
+    even_out, odd_out = tam.forward_pairs(even * 1, odd * 1, inplace=True)
+    (even_out.sum() + odd_out.sum()).backward()
+    assert even.grad is not None and odd.grad is not None
 
 
 @pytest.mark.parametrize('k,method,num_segments', CASES)
@@ -41,7 +59,7 @@ def test_tam_on_pair_maps_matches_duplicated_frames(k, method,
     pair_maps = torch.randn(2 * num_segments // 2, 4, 3, 3,
                             requires_grad=True)
     duplicated = pair_maps.repeat_interleave(2, dim=0)
-    even, odd = tam.forward_pairs(pair_maps, frames_per_map=2)
+    even, odd = tam.forward_pairs(pair_maps, pair_maps)
     expected = slow_tam(duplicated, tam.weight, num_segments, method)
     expected = expected.view(-1, 2, 4, 3, 3)
     torch.testing.assert_close(even, expected[:, 0], atol=1e-5, rtol=1e-5)

@@ -13,6 +13,7 @@ per frame only at the end.
 """
 from typing import Dict, Optional, Sequence, Tuple
 
+import torch
 import torch.nn.functional as F
 from mmaction.registry import MODELS
 from mmengine.logging import MMLogger
@@ -53,30 +54,30 @@ def _conv_bn(in_channels: int,
     return layers + [nn.ReLU(inplace=True)] if relu else layers
 
 
-class _PairSplit(nn.Module):
-    """Inputs of the little (even frames) and big (odd frames) branches.
+def _blend_pairs(tam: Optional[TAM], even: Tensor, odd: Tensor,
+                 inplace: bool = False) -> Tuple[Tensor, Tensor]:
+    """Inputs of the little (even frames) and big (odd frames) branches."""
+    if tam is None:
+        return even, odd
+    return tam.forward_pairs(even, odd, inplace=inplace)
 
-    Args:
-        tam (TAM, optional): Temporal aggregation applied first.
-        frames_per_map (int): 1 if the input holds every frame, 2 if it
-            holds one map per pair of identical frames.
+
+def _add_upsampled_(target: Tensor, source: Tensor) -> Tensor:
+    """``target += nearest_upsample(source, target size)``, in place.
+
+    For the usual exact 2x ratio the upsampled map is never materialised:
+    each source pixel is broadcast onto its 2 x 2 target block.
     """
-
-    def __init__(self, tam: Optional[TAM], frames_per_map: int) -> None:
-        super().__init__()
-        self.tam = tam
-        self.frames_per_map = frames_per_map
-
-    def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
-        if self.tam is not None:
-            return self.tam.forward_pairs(x, self.frames_per_map)
-        if self.frames_per_map == 2:
-            return x, x
-        frames = x.view(-1, 2, *x.shape[1:])
-        return frames[:, 0], frames[:, 1]
+    batch, channels, height, width = source.shape
+    if target.shape[-2:] == (2 * height, 2 * width):
+        target.view(batch, channels, height, 2, width, 2).add_(
+            source.view(batch, channels, height, 1, width, 1))
+    else:
+        target.add_(F.interpolate(source, size=target.shape[-2:]))
+    return target
 
 
-class BigLittleStem(_PairSplit):
+class BigLittleStem(nn.Module):
     """Layer 0: first big-little fusion, on the stem's frames.
 
     Args:
@@ -85,8 +86,9 @@ class BigLittleStem(_PairSplit):
     """
 
     def __init__(self, tam: Optional[TAM], alpha: int) -> None:
-        super().__init__(tam, frames_per_map=1)
+        super().__init__()
         width = STEM_CHANNELS
+        self.tam = tam
         self.big = nn.Sequential(*_conv_bn(width, width, 3, stride=2))
         self.little = nn.Sequential(
             *_conv_bn(width, width // alpha, 3, relu=True),
@@ -95,19 +97,23 @@ class BigLittleStem(_PairSplit):
         self.relu = nn.ReLU(inplace=True)
         self.fusion = nn.Sequential(*_conv_bn(width, width, 1, relu=True))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, even: Tensor, odd: Tensor) -> Tensor:
         """Args:
-            x (torch.Tensor): Stem frames of shape (N * T, 64, H, W).
+            even (torch.Tensor): Stem maps of the even frames,
+                (N * T / 2, 64, H, W). Overwritten when autograd is off.
+            odd (torch.Tensor): Stem maps of the odd frames, same shape.
 
         Returns:
             torch.Tensor: One fused map per pair, (N * T / 2, 64, H/2, W/2).
         """
-        little_in, big_in = super().forward(x)
-        fused = self.big(big_in) + self.little(little_in)
+        little_in, big_in = _blend_pairs(
+            self.tam, even, odd, inplace=not torch.is_grad_enabled())
+        fused = self.little(little_in)
+        fused += self.big(big_in)
         return self.fusion(self.relu(fused))
 
 
-class BigLittleModule(_PairSplit):
+class BigLittleModule(nn.Module):
     """A big-little stage (layer1..layer3) on one map per frame pair.
 
     Big: ``num_blocks - 1`` Bottlenecks, the first with stride 2, the last
@@ -131,8 +137,9 @@ class BigLittleModule(_PairSplit):
     def __init__(self, in_channels: int, out_channels: int, num_blocks: int,
                  alpha: int, beta: int, fusion_stride: int,
                  tam: Optional[TAM], with_cp: bool) -> None:
-        super().__init__(tam, frames_per_map=2)
+        super().__init__()
         little_channels = out_channels // alpha
+        self.tam = tam
         self.big = make_stage(
             in_channels,
             out_channels,
@@ -162,10 +169,22 @@ class BigLittleModule(_PairSplit):
         Returns:
             torch.Tensor: One map per pair, (N * T / 2, C_out, H', W').
         """
-        little_in, big_in = super().forward(x)
-        little = self.little_e(self.little(little_in))
-        big = F.interpolate(self.big(big_in), size=little.shape[-2:])
-        return self.fusion(self.relu(big + little))
+        little_in, big_in = _blend_pairs(self.tam, x, x)
+        fused = _add_upsampled_(
+            self.little_e(self.little(little_in)), self.big(big_in))
+        return self.fusion(self.relu(fused))
+
+
+def _even_then_odd(frames: Tensor) -> Tensor:
+    """Reorder (N * T, C, H, W) frames: all even frames, then all odd ones.
+
+    The stem then yields the even and odd halves as contiguous tensors.
+    """
+    pairs = frames.view(-1, 2, *frames.shape[1:])
+    reordered = pairs.transpose(0, 1).reshape(frames.shape)
+    if frames.is_contiguous(memory_format=torch.channels_last):
+        reordered = reordered.contiguous(memory_format=torch.channels_last)
+    return reordered
 
 
 @MODELS.register_module()
@@ -291,9 +310,10 @@ class bLResNet(BaseModule):
             torch.Tensor: Features of shape (N * T, 2048, H / 32, W / 32);
             frames ``2j`` and ``2j + 1`` of a clip share one map.
         """
-        clips_in_batch(x, self.num_segments, 'bLResNet')
-        x = self.relu(self.bn1(self.conv1(x)))
-        x = self.layer0(x)
+        num_clips = clips_in_batch(x, self.num_segments, 'bLResNet')
+        num_pairs = num_clips * self.num_segments // 2
+        x = self.relu(self.bn1(self.conv1(_even_then_odd(x))))
+        x = self.layer0(x[:num_pairs], x[num_pairs:])
         x = self.layer1(x)
         x = self.layer2(x)
         x = self.layer3(x)

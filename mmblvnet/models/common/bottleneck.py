@@ -84,7 +84,7 @@ class Bottleneck(nn.Module):
         out = self.bn3(self.conv3(out))
         if self.downsample is not None:
             identity = self.downsample(x)
-        out = out + identity
+        out += identity
         return self.relu(out) if self.last_relu else out
 
     def forward(self, x: Tensor) -> Tensor:

@@ -18,14 +18,14 @@ each big-little fusion); both give exactly the numbers of the plain formula
 applied to the expanded clip.
 """
 import math
-from typing import List, Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
 BLENDING_METHODS = ('sum', 'max')
 
-# One blending term: (map offset, sub-frame index, channel weights (C, )).
+# One blending term: (time offset, source index, channel weights (C, )).
 _Term = Tuple[int, int, Tensor]
 
 
@@ -59,10 +59,11 @@ def clips_in_batch(x: Tensor, num_segments: int, owner: str) -> int:
 def _merge_equal_terms(terms: List[_Term]) -> List[_Term]:
     """Sum the weights of terms that read the same input slice."""
     merged = {}
-    for offset, sub_frame, weight in terms:
-        key = (offset, sub_frame)
+    for offset, source, weight in terms:
+        key = (offset, source)
         merged[key] = merged[key] + weight if key in merged else weight
-    return [(offset, sub, weight) for (offset, sub), weight in merged.items()]
+    return [(offset, source, weight)
+            for (offset, source), weight in merged.items()]
 
 
 def _shifted_ranges(offset: int, length: int) -> Tuple[slice, slice]:
@@ -72,30 +73,31 @@ def _shifted_ranges(offset: int, length: int) -> Tuple[slice, slice]:
     return dst, src
 
 
-def _blend(x: Tensor, terms: List[_Term], method: str) -> Tensor:
-    """Blend shifted, channel-scaled slices of a clip and apply ReLU.
+def _blend(sources: Sequence[Tensor], terms: List[_Term],
+           method: str) -> Tensor:
+    """Blend shifted, channel-scaled clips and apply ReLU (out of place).
 
     Args:
-        x (torch.Tensor): Clips of shape (N, L, S, C, H, W): ``L`` time
-            steps of ``S`` sub-frames each.
-        terms (list[tuple]): ``(offset, sub_frame, weight)`` triplets; the
-            output at step ``l`` gathers ``weight * x[:, l + offset,
-            sub_frame]`` (zero where ``l + offset`` is outside the clip).
-            One term must have offset 0.
+        sources (Sequence[torch.Tensor]): Clips, each of shape
+            (N, L, C, H, W).
+        terms (list[tuple]): ``(offset, source, weight)`` triplets; the
+            output at step ``l`` gathers ``weight * sources[source][:, l +
+            offset]`` (zero where ``l + offset`` is outside the clip). One
+            term must have offset 0.
         method (str): ``'sum'`` or ``'max'``.
 
     Returns:
         torch.Tensor: Blended clips of shape (N, L, C, H, W).
     """
-    length = x.shape[1]
+    length = sources[0].shape[1]
     terms = sorted(terms, key=lambda term: term[0] != 0)
-    _, sub_frame, weight = terms[0]
-    out = x[:, :, sub_frame] * weight.view(-1, 1, 1)
-    for offset, sub_frame, weight in terms[1:]:
+    _, source, weight = terms[0]
+    out = sources[source] * weight.view(-1, 1, 1)
+    for offset, source, weight in terms[1:]:
         if abs(offset) >= length:
             continue
         dst, src = _shifted_ranges(offset, length)
-        shifted = x[:, src, sub_frame]
+        shifted = sources[source][:, src]
         if method == 'sum':
             out[:, dst].addcmul_(shifted, weight.view(-1, 1, 1))
         else:
@@ -105,6 +107,40 @@ def _blend(x: Tensor, terms: List[_Term], method: str) -> Tensor:
             out = torch.cat(
                 (out[:, :dst.start], blended, out[:, dst.stop:]), 1)
     return out.relu_()
+
+
+def _sum_blend_frames_(frames: Sequence[Tensor], weight: Tensor) -> None:
+    """Sum-blend a clip in place, frame by frame (no autograd).
+
+    Keeps the originals of the last ``k // 2`` frames in reused buffers, so
+    no clip-sized tensor is allocated: on CPU, first-touch allocation of
+    a large tensor costs more than the arithmetic.
+
+    Args:
+        frames (Sequence[torch.Tensor]): Views of the ``T`` frames in time
+            order, each of shape (N, C, H, W); overwritten with the output.
+        weight (torch.Tensor): Kernels of shape (k, C).
+    """
+    half = weight.shape[0] // 2
+    kernels = weight.view(weight.shape[0], -1, 1, 1)
+    spare = [torch.empty_like(frames[0]) for _ in range(half + 1 if half
+                                                         else 0)]
+    originals = []  # originals of frames t - len(originals) .. t - 1
+    for t, frame in enumerate(frames):
+        if half:
+            kept = spare.pop()
+            kept.copy_(frame)
+        frame.mul_(kernels[half])
+        for shift in range(-half, half + 1):
+            if shift == 0 or not 0 <= t + shift < len(frames):
+                continue
+            source = (originals[shift] if shift < 0 else frames[t + shift])
+            frame.addcmul_(source, kernels[half + shift])
+        frame.relu_()
+        if half:
+            originals.append(kept)
+            if len(originals) > half:
+                spare.append(originals.pop(0))
 
 
 class TAM(nn.Module):
@@ -153,21 +189,19 @@ class TAM(nn.Module):
                 f'blending_frames={self.blending_frames}, '
                 f'blending_method={self.blending_method!r}')
 
-    def _terms(self, parity: int, frames_per_map: int) -> List[_Term]:
+    def _pair_terms(self, parity: int, shared_maps: bool) -> List[_Term]:
         """Blending terms of the frames of one parity.
 
-        Target frame ``2 * j + parity`` reads frame ``2 * j + parity + s``,
-        which is sub-frame ``(parity + s) % 2`` of pair ``j + (parity + s)
-        // 2`` (frames stored one by one) or the single map of that pair
-        (``frames_per_map=2``).
+        Target frame ``2 * j + parity`` reads frame ``2 * j + parity + s``:
+        pair ``j + (parity + s) // 2``, source ``(parity + s) % 2`` (even or
+        odd frames), or the single source when a pair shares one map.
         """
         half = self.blending_frames // 2
         terms = []
         for row, shift in enumerate(range(-half, half + 1)):
-            offset, sub_frame = divmod(parity + shift, 2)
-            if frames_per_map == 2:
-                sub_frame = 0
-            terms.append((offset, sub_frame, self.weight[row]))
+            offset, source = divmod(parity + shift, 2)
+            terms.append((offset, 0 if shared_maps else source,
+                          self.weight[row]))
         if self.blending_method == 'sum':
             terms = _merge_equal_terms(terms)
         return terms
@@ -183,36 +217,46 @@ class TAM(nn.Module):
             torch.Tensor: Blended frames of shape (N * T, C, H, W).
         """
         num_clips = clips_in_batch(x, self.num_segments, 'TAM')
-        clips = x.view(num_clips, self.num_segments, 1, *x.shape[1:])
+        clips = x.view(num_clips, self.num_segments, *x.shape[1:])
         half = self.blending_frames // 2
         terms = [(row - half, 0, self.weight[row])
                  for row in range(self.blending_frames)]
-        out = _blend(clips, terms, self.blending_method)
-        return out.view_as(x)
+        return _blend((clips, ), terms, self.blending_method).view_as(x)
 
-    def forward_pairs(self, x: Tensor,
-                      frames_per_map: int = 1) -> Tuple[Tensor, Tensor]:
-        """Blended even and odd frames of clips with an even frame count.
+    def forward_pairs(self,
+                      even: Tensor,
+                      odd: Tensor,
+                      inplace: bool = False) -> Tuple[Tensor, Tensor]:
+        """TAM outputs of the even and of the odd frames of each clip.
 
         Args:
-            x (torch.Tensor): Either frames of shape (N * T, C, H, W)
-                (``frames_per_map=1``) or one map per pair of identical
-                frames, shape (N * T / 2, C, H, W) (``frames_per_map=2``).
-            frames_per_map (int): 1 or 2, see ``x``.
+            even (torch.Tensor): Frames ``0, 2, 4, ...`` of each clip, shape
+                (N * T / 2, C, H, W).
+            odd (torch.Tensor): Frames ``1, 3, 5, ...``, same shape. Pass
+                the same tensor as ``even`` when both frames of a pair hold
+                one map (bLResNet after a fusion): the result is exact for
+                the duplicated clip at half the cost.
+            inplace (bool): Overwrite ``even`` and ``odd`` with the result
+                when autograd is off, the two are distinct and the method
+                is ``'sum'`` (saves the allocation of two outputs).
 
         Returns:
-            tuple[torch.Tensor]: TAM outputs of the even frames
-            ``0, 2, 4, ...`` and of the odd frames ``1, 3, 5, ...``, each of
-            shape (N * T / 2, C, H, W); equal to ``forward`` on the
-            expanded clip, taken at those frames.
+            tuple[torch.Tensor]: Blended even and odd frames, each of shape
+            (N * T / 2, C, H, W); equal to ``forward`` on the interleaved
+            clip, taken at those frames.
         """
         num_pairs = self.num_segments // 2
-        num_clips = clips_in_batch(x, self.num_segments // frames_per_map,
-                                   'TAM')
-        clips = x.view(num_clips, num_pairs, 2 // frames_per_map,
-                       *x.shape[1:])
-        outputs = tuple(
-            _blend(clips, self._terms(parity, frames_per_map),
-                   self.blending_method).view(-1, *x.shape[1:])
-            for parity in (0, 1))
-        return outputs
+        num_clips = clips_in_batch(even, num_pairs, 'TAM')
+        shape = (num_clips, num_pairs, *even.shape[1:])
+        shared_maps = even is odd
+        sources = (even.view(shape), ) if shared_maps else (even.view(shape),
+                                                          odd.view(shape))
+        if (inplace and not shared_maps and not torch.is_grad_enabled()
+                and self.blending_method == 'sum'):
+            frames = [sources[t % 2][:, t // 2]
+                      for t in range(self.num_segments)]
+            _sum_blend_frames_(frames, self.weight)
+            return even, odd
+        return tuple(
+            _blend(sources, self._pair_terms(parity, shared_maps),
+                   self.blending_method).view_as(even) for parity in (0, 1))
