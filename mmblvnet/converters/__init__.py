@@ -8,8 +8,10 @@ the offending keys instead of ever returning a partial result.
 from collections import OrderedDict
 from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
+from .biglittlenet import convert_biglittlenet
 from .blvnet_tam import convert_blvnet_tam
 from .key_rules import CheckpointKeyError, StateDict, strip_prefix
+from .tam_resnet import convert_tam_resnet, is_tam_resnet
 
 
 class CheckpointFormat(NamedTuple):
@@ -27,6 +29,13 @@ FORMATS: Dict[str, CheckpointFormat] = OrderedDict(
     blvnet_tam=CheckpointFormat(
         'IBM/bLVNet-TAM video model (baseline_model.*, new_fc.*)',
         _has_key('baseline_model.conv1.weight'), convert_blvnet_tam),
+    tam_resnet=CheckpointFormat(
+        'IBM/action-recognition-pytorch TAM-ResNet video model '
+        '(layer*.tam.*, fc.*)', is_tam_resnet, convert_tam_resnet),
+    biglittlenet=CheckpointFormat(
+        'IBM/BigLittleNet ImageNet bLResNet, to bLResNet backbone weights '
+        '(bl_init.*, fc.*)', _has_key('bl_init.weight'),
+        convert_biglittlenet),
 )
 
 

@@ -36,7 +36,9 @@ LAYER0_NAMES = (
 )
 
 
-def tam_rules(source_kernel: str, source_list: str) -> List[Rule]:
+def tam_rules(source_kernel: str,
+              source_list: str,
+              name_suffix: str = '') -> List[Rule]:
     """Rules mapping a reference TAM's kernels onto ``TAM.weight`` rows.
 
     Args:
@@ -44,6 +46,8 @@ def tam_rules(source_kernel: str, source_list: str) -> List[Rule]:
             ``'weight'`` or ``'fc1.weight'``.
         source_list (str): Name of the kernel list used when k != 3, e.g.
             ``'blending_layers'``.
+        name_suffix (str): Suffix of the k == 3 kernel names, e.g.
+            ``'_se'`` for TAM-ResNet's ``prev_se``.
 
     Returns:
         list[tuple]: Rules for the stem TAM (moved into ``layer0``) first,
@@ -53,7 +57,7 @@ def tam_rules(source_kernel: str, source_list: str) -> List[Rule]:
     rules = []
     for scope, target in ((r'', 'layer0.'), (r'(.+\.)', r'\1')):
         for name, row in TAM_ROWS:
-            rules.append((rf'{scope}tam\.{name}\.{kernel}',
+            rules.append((rf'{scope}tam\.{name}{name_suffix}\.{kernel}',
                           rf'{target}tam.weight#{row}'))
         slot = r'\2' if scope else r'\1'
         rules.append((rf'{scope}tam\.{source_list}\.(\d+)\.{kernel}',

@@ -1,3 +1,4 @@
 from .blresnet import bLResNet
+from .resnet_tam import ResNetTAM
 
-__all__ = ['bLResNet']
+__all__ = ['bLResNet', 'ResNetTAM']

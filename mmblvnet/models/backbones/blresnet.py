@@ -302,6 +302,23 @@ class bLResNet(BaseModule):
             if isinstance(m, Bottleneck):
                 nn.init.constant_(m.bn3.weight, 0)
 
+    def init_weights(self) -> None:
+        """Load ImageNet bLResNet weights if ``init_cfg`` is Pretrained.
+
+        Raw BigLittleNet files and converted ones both load; every key left
+        out (the ImageNet classifier, the TAM weights an image model lacks)
+        is logged by name, and a flow model gets the stem filters averaged
+        over RGB and repeated.
+        """
+        if self.init_cfg is not None and self.init_cfg.get(
+                'type') == 'Pretrained':
+            # Imported here: the converters import this module.
+            from ...converters.biglittlenet import load_imagenet_blresnet
+            load_imagenet_blresnet(self, self.init_cfg['checkpoint'])
+            self._is_init = True
+        else:
+            super().init_weights()
+
     def forward(self, x: Tensor) -> Tensor:
         """Args:
             x (torch.Tensor): Frames of shape (N * T, C, H, W).
