@@ -2,6 +2,8 @@
 # and the reference segment head. Load ImageNet bLResNet weights with
 #   model.backbone.init_cfg=dict(type='Pretrained', checkpoint=PATH)
 custom_imports = dict(imports=['mmblvnet'], allow_failed_imports=False)
+# Fails before training if a pipeline samples another number of frames.
+custom_hooks = [dict(type='NumSegmentsCheckHook')]
 
 num_segments = 16  # 8 pairs = the paper's "8x2"
 

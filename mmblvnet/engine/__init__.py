@@ -1,0 +1,3 @@
+from .num_segments_check_hook import NumSegmentsCheckHook
+
+__all__ = ['NumSegmentsCheckHook']
