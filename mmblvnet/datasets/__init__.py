@@ -1,0 +1,1 @@
+"""Data sets: the synthetic temporal video generator."""
