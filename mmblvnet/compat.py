@@ -6,9 +6,11 @@ covers is present, and names the upstream problem it works around.
 before MMAction2's model package is imported (configs load the plugin
 through ``custom_imports``).
 """
+import codecs
 import importlib.metadata
 import importlib.util
 import os
+import pickle
 import sys
 import types
 
@@ -86,17 +88,41 @@ def alias_importlib_metadata() -> None:
         sys.modules.setdefault('importlib_metadata', importlib.metadata)
 
 
+# The statistics methods HistoryBuffer.__init__ registers.
+_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_method(owner, name: str):
+    """The only ``getattr`` a runner checkpoint needs, and nothing more.
+
+    The message hub pickles ``HistoryBuffer._statistics_methods``, whose
+    values (``HistoryBuffer.min`` ...) pickle as ``getattr(HistoryBuffer,
+    'min')``. Allowing the builtin ``getattr`` would let a pickle reach
+    any attribute; this stand-in only returns the built-in statistics
+    methods of ``HistoryBuffer``.
+    """
+    from mmengine.logging import HistoryBuffer
+
+    if owner is HistoryBuffer and name in _HISTORY_BUFFER_STATISTICS:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'refused getattr({owner!r}, {name!r}) in a weights_only load: '
+        'only HistoryBuffer statistics methods are allowed')
+
+
 def mmengine_checkpoint_types() -> list:
     """Globals found in checkpoints written by MMEngine's runner.
 
     torch >= 2.6 loads with ``weights_only=True`` by default
     (pytorch/pytorch#101935), which rejects the message hub's
-    ``HistoryBuffer`` and the numpy scalars and arrays the runner stores in
+    ``HistoryBuffer`` (with its statistics methods, pickled through
+    ``getattr``) and the numpy scalars and arrays the runner stores in
     ``meta`` and ``message_hub`` (open-mmlab/mmengine#1603). These are
-    exactly the extra types a runner checkpoint holds.
+    exactly the extra globals a runner checkpoint holds.
 
     Returns:
-        list: Classes and functions to allow in ``weights_only`` loading.
+        list: Classes and functions to allow in ``weights_only`` loading;
+        ``getattr`` is served by a stand-in limited to ``HistoryBuffer``.
     """
     from mmengine.logging import HistoryBuffer
 
@@ -104,6 +130,8 @@ def mmengine_checkpoint_types() -> list:
     dtype_classes = [type(np.dtype(code)) for code in '?bhilqBHILQefdgFDGOU']
     return [
         HistoryBuffer,
+        (_history_buffer_method, 'builtins.getattr'),
+        codecs.encode,
         np.ndarray,
         np.dtype,
         np._core.multiarray._reconstruct,
@@ -123,9 +151,43 @@ def allow_mmengine_checkpoint_types() -> None:
         add_safe_globals(mmengine_checkpoint_types())
 
 
+def init_dist_without_cuda() -> None:
+    """Let MMEngine's ``pytorch`` launcher start CPU-only processes.
+
+    ``mmengine.dist.utils._init_dist_pytorch`` always calls
+    ``torch.cuda.set_device(local_rank)`` (mmengine 0.10.7,
+    ``mmengine/dist/utils.py``), which fails on a CPU-only torch; no
+    upstream issue tracks it. Without CUDA the process group is created
+    directly; ``nccl`` is refused with the config key that selects
+    ``gloo``.
+    """
+    if torch.cuda.is_available():
+        return
+    from mmengine.dist import utils as dist_utils
+
+    if getattr(dist_utils._init_dist_pytorch, 'without_cuda', False):
+        return
+    cuda_init = dist_utils._init_dist_pytorch
+
+    def init_dist_pytorch(backend, init_backend='torch', **kwargs):
+        if (dist_utils.is_mlu_available() or dist_utils.is_npu_available()
+                or dist_utils.is_musa_available()):
+            return cuda_init(backend, init_backend, **kwargs)
+        if backend == 'nccl':
+            raise ValueError(
+                "backend 'nccl' needs CUDA, which this machine lacks; set "
+                "env_cfg.dist_cfg.backend='gloo' (tools/train.py does so "
+                'when CUDA is absent)')
+        torch.distributed.init_process_group(backend=backend, **kwargs)
+
+    init_dist_pytorch.without_cuda = True
+    dist_utils._init_dist_pytorch = init_dist_pytorch
+
+
 def apply_all() -> None:
     """Apply every workaround of this module (idempotent)."""
     alias_importlib_metadata()
     alias_removed_numpy_names()
     stub_missing_drn_localizer()
     allow_mmengine_checkpoint_types()
+    init_dist_without_cuda()

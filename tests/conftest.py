@@ -15,3 +15,17 @@ def mmaction_scope():
 @pytest.fixture(autouse=True)
 def seeded():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope='session')
+def synthetic_root(tmp_path_factory):
+    """A tiny synthetic data set: 6 classes, 3 train + 1 val clips each.
+
+    Videos and rawframes of 8 frames at 32x32, shared by the whole session
+    (read-only for tests).
+    """
+    from mmblvnet.datasets.synthetic import generate
+    root = tmp_path_factory.mktemp('data') / 'synthetic'
+    generate(str(root), clips_per_class=4, num_classes=6, num_frames=8,
+             size=32, val_fraction=0.25, rawframes=True)
+    return root

@@ -125,7 +125,7 @@ def _forward_motion(pair: int, rng: np.random.Generator, num_frames: int,
         shape (T, ) in radians and ``scales`` of shape (T, ) in pixels.
     """
     t = np.linspace(0.0, 1.0, num_frames)
-    scale = rng.uniform(0.1, 0.18) * size
+    scale = rng.uniform(0.16, 0.24) * size
     margin = 1.1 * scale
     centre = rng.uniform(margin, size - margin, size=2)
     centres = np.repeat(centre[None], num_frames, axis=0)
@@ -173,7 +173,9 @@ def render_clip(label: int, rng: np.random.Generator, num_frames: int = 16,
         raise ValueError(f'num_frames must be >= 2, got {num_frames}')
     background = _background(rng, size)
     shape = _SHAPES[rng.integers(len(_SHAPES))]
-    colour = rng.uniform(0, 255, size=3)
+    # Opposite the background on the colour wheel: always high contrast.
+    colour = (background.mean((0, 1)) + 128 +
+              rng.uniform(-40, 40, size=3)) % 256
     centres, angles, scales = _forward_motion(label // 2, rng, num_frames,
                                               size)
     wanderers = [(_outline(_SHAPES[rng.integers(len(_SHAPES))],

@@ -1,0 +1,184 @@
+"""Training and testing through MMEngine's runner with the tools.
+
+Every test runs on the tiny synthetic data set of ``conftest.py`` and the
+demo config (bLVNet-TAM-50, 8 frames at 64x64), as a user would: the
+tools' command lines, ``mim``, ``torchrun`` and a real SIGKILL.
+"""
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from mmblvnet import quickstart
+from mmblvnet.utils import launch
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / quickstart.DEMO_CONFIG
+
+
+def data_options(root, epochs=1, batch_size=4, validate=True):
+    """``--cfg-options`` pointing the demo config at ``root``."""
+    options = [f'train_cfg.max_epochs={epochs}',
+               f'train_dataloader.batch_size={batch_size}',
+               'default_hooks.logger.interval=1']
+    loaders = [('train_dataloader', 'train'), ('test_dataloader', 'val')]
+    if validate:
+        loaders.append(('val_dataloader', 'val'))
+    for loader, split in loaders:
+        options += [
+            f'{loader}.dataset.ann_file={root}/{split}_list_videos.txt',
+            f'{loader}.dataset.data_prefix.video={root}/videos']
+    return options
+
+
+def run(args, timeout=300, **env):
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore',
+               **env)
+    return subprocess.run(args, cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def assert_ok(result):
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
+        -3000:]
+
+
+def test_quickstart_generates_trains_tests_and_reports(tmp_path, capsys):
+    metrics = quickstart.main([
+        '--data-root', str(tmp_path / 'data'), '--work-dir',
+        str(tmp_path / 'work'), '--clips-per-class', '3', '--epochs', '1'])
+    assert 0 <= metrics['acc/top1'] <= 1
+    out = capsys.readouterr().out
+    assert 'held-out top-1' in out and 'checkpoint:' in out
+    assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
+    assert (tmp_path / 'data' / 'meta.json').is_file()
+
+
+def test_train_then_test_tools_with_dump(tmp_path, synthetic_root):
+    work = tmp_path / 'work'
+    options = data_options(synthetic_root)
+    assert_ok(run([sys.executable, 'tools/train.py', str(DEMO),
+                   '--work-dir', str(work), '--cfg-options', *options]))
+    checkpoint = work / 'epoch_1.pth'
+    assert checkpoint.is_file()
+    dump = tmp_path / 'predictions.pkl'
+    result = run([sys.executable, 'tools/test.py', str(DEMO),
+                  str(checkpoint), '--work-dir', str(work), '--dump',
+                  str(dump), '--cfg-options', *options])
+    assert_ok(result)
+    assert 'acc/top1' in result.stdout + result.stderr
+    with open(dump, 'rb') as f:
+        predictions = pickle.load(f)
+    assert len(predictions) == 6  # one val clip per class
+
+
+def test_mim_train_and_test(tmp_path, synthetic_root):
+    work = tmp_path / 'work'
+    options = data_options(synthetic_root)
+    assert_ok(run(['mim', 'train', 'mmaction', str(DEMO), '--work-dir',
+                   str(work), '--cfg-options', *options]))
+    result = run(['mim', 'test', 'mmaction', str(DEMO), '--checkpoint',
+                  str(work / 'epoch_1.pth'), '--work-dir', str(work),
+                  '--cfg-options', *options])
+    assert_ok(result)
+    assert 'acc/top1' in result.stdout + result.stderr
+
+
+def test_ddp_with_gloo_on_two_cpu_processes(tmp_path, synthetic_root):
+    work = tmp_path / 'work'
+    options = data_options(synthetic_root, batch_size=2)
+    assert_ok(run(['bash', 'tools/dist_train.sh', str(DEMO), '2',
+                   '--work-dir', str(work), '--cfg-options', *options],
+                  PORT=str(free_port())))
+    log = next(work.glob('*/*.log')).read_text()
+    assert 'Distributed training: True' in log
+    result = run(['bash', 'tools/dist_test.sh', str(DEMO),
+                  str(work / 'epoch_1.pth'), '2', '--work-dir', str(work),
+                  '--cfg-options', *options],
+                 PORT=str(free_port()))
+    assert_ok(result)
+    assert 'acc/top1' in result.stdout + result.stderr
+
+
+def wait_for(path, process, timeout=240):
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert process.poll() is None, 'training ended before the kill'
+        assert time.time() < deadline, f'{path} never appeared'
+        time.sleep(0.2)
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path,
+                                                     synthetic_root):
+    work = tmp_path / 'work'
+    command = [sys.executable, 'tools/train.py', str(DEMO), '--work-dir',
+               str(work), '--no-validate', '--cfg-options',
+               *data_options(synthetic_root, epochs=3, batch_size=2,
+                             validate=False)]
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
+    process = subprocess.Popen(command, cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        wait_for(work / 'epoch_1.pth', process)
+        wait_for(work / 'last_checkpoint', process)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+    assert not (work / 'epoch_3.pth').exists()
+    result = run(command + ['--resume'])
+    assert_ok(result)
+    assert 'resumed' in (result.stdout + result.stderr).lower()
+    assert (work / 'epoch_3.pth').is_file()
+    checkpoint = torch.load(work / 'epoch_3.pth', weights_only=True)
+    assert checkpoint['meta']['epoch'] == 3
+
+
+def test_runner_checkpoint_loads_with_weights_only(tmp_path,
+                                                   synthetic_root):
+    work = tmp_path / 'work'
+    assert_ok(run([sys.executable, 'tools/train.py', str(DEMO),
+                   '--work-dir', str(work), '--cfg-options',
+                   *data_options(synthetic_root)]))
+    checkpoint = torch.load(work / 'epoch_1.pth', weights_only=True)
+    assert {'meta', 'state_dict', 'message_hub', 'optimizer'} <= set(
+        checkpoint)
+
+
+def test_train_args_select_gloo_and_cpu_ddp_without_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    args = launch.train_parser().parse_args(
+        [str(DEMO), '--launcher', 'pytorch', '--resume'])
+    cfg = launch.merge_train_args(Config.fromfile(str(DEMO)), args)
+    assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+    assert cfg.model_wrapper_cfg.device_ids is None
+    assert cfg.resume is True and cfg.load_from is None
+
+
+def test_amp_on_cpu_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    args = launch.train_parser().parse_args([str(DEMO), '--amp'])
+    with pytest.raises(RuntimeError, match='--amp needs CUDA'):
+        launch.merge_train_args(Config.fromfile(str(DEMO)), args)
+
+
+def test_test_tool_names_a_missing_checkpoint(tmp_path):
+    args = launch.test_parser().parse_args(
+        [str(DEMO), str(tmp_path / 'nope.pth')])
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        launch.merge_test_args(Config.fromfile(str(DEMO)), args)
