@@ -21,10 +21,10 @@ from .datasets.synthetic import generate
 from .utils.launch import build_runner
 
 DEMO_CONFIG = osp.join('configs', 'demo',
-                       'blvnet-tam_r50_1xb8-1x1x8-5e_synthetic-rgb.py')
+                       'blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py')
 
 
-def _repo_config() -> str:
+def repo_config() -> str:
     path = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
                     DEMO_CONFIG)
     if not osp.isfile(path):
@@ -52,7 +52,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def demo_config(args: argparse.Namespace, settings: Dict) -> Config:
     """The demo config pointed at the generated data and work dir."""
-    cfg = Config.fromfile(args.config or _repo_config())
+    cfg = Config.fromfile(args.config or repo_config())
     cfg.work_dir = args.work_dir
     cfg.model.cls_head.num_classes = settings['num_classes']
     for split, loader in (('train', cfg.train_dataloader),

@@ -13,7 +13,7 @@ from mmengine.runner import Runner
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_DIR = REPO / 'configs' / 'demo'
-DEMO = 'blvnet-tam_r50_1xb8-1x1x8-5e_synthetic-rgb.py'
+DEMO = 'blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py'
 
 
 def tiny_run_config(name, root, work_dir):
@@ -37,10 +37,10 @@ def tiny_run_config(name, root, work_dir):
 
 
 @pytest.mark.parametrize('name', [
-    'blvnet-tam_r50_1xb8-1x1x8-5e_synthetic-rawframes.py',
-    'blvnet-tam_r50-tsnhead_1xb8-1x1x8-5e_synthetic-rgb.py',
-    'tsn-tamneck_r50_1xb8-1x1x8-5e_synthetic-rgb.py',
-    'tam_r50_1xb8-1x1x8-5e_synthetic-rgb.py',
+    'blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rawframes.py',
+    'blvnet-tam_r50-tsnhead_1xb8-1x1x8-8e_synthetic-rgb.py',
+    'tsn-tamneck_r50_1xb8-1x1x8-8e_synthetic-rgb.py',
+    'tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py',
 ])
 def test_config_kind_trains_and_tests(name, synthetic_root, tmp_path):
     runner = Runner.from_cfg(tiny_run_config(name, synthetic_root, tmp_path))
@@ -63,7 +63,7 @@ def test_multiview_test_feeds_six_views_per_video(synthetic_root,
     pinned in test_recognizer.py.
     """
     cfg = tiny_run_config(
-        'blvnet-tam_r50_1xb8-1x1x8-5e_synthetic-rgb_multiview-test.py',
+        'blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb_multiview-test.py',
         synthetic_root, tmp_path)
     runner = Runner.from_cfg(cfg)
     head = runner.model.cls_head

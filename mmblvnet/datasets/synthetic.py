@@ -94,7 +94,8 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
 def _outline(shape: str, scale: float) -> np.ndarray:
     """Polygon of an object centred at the origin, pointing along +x.
 
-    Every shape is asymmetric under rotation so that rotation is visible.
+    Rotating clips use the arrow, the one shape without rotational
+    symmetry; bars and triangles look alike after a half or third turn.
     """
     if shape == 'bar':
         points = [(-1.0, -0.3), (1.0, -0.3), (1.0, 0.3), (-1.0, 0.3)]
@@ -136,7 +137,7 @@ def _forward_motion(pair: int, rng: np.random.Generator, num_frames: int,
         start = rng.uniform(margin, size - margin - travel)
         centres[:, pair] = start + travel * t
     elif pair == 2:  # clockwise on screen: the angle grows (y points down)
-        angles = angles + rng.uniform(0.7, 1.3) * math.pi * t
+        angles = angles + rng.uniform(0.5, 0.8) * math.pi * t
         scales = scales * 1.6
         centres[:] = rng.uniform(0.35 * size, 0.65 * size, size=2)
     else:  # growing
@@ -173,6 +174,8 @@ def render_clip(label: int, rng: np.random.Generator, num_frames: int = 16,
         raise ValueError(f'num_frames must be >= 2, got {num_frames}')
     background = _background(rng, size)
     shape = _SHAPES[rng.integers(len(_SHAPES))]
+    if label // 2 == 2:  # rotation: only the arrow has no rotational symmetry
+        shape = 'arrow'
     # Opposite the background on the colour wheel: always high contrast.
     colour = (background.mean((0, 1)) + 128 +
               rng.uniform(-40, 40, size=3)) % 256

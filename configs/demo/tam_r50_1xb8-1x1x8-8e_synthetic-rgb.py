@@ -1,7 +1,7 @@
 # TAM inside a stock 2D ResNet-50 (ResNetTAM: a TAM before every block, as
 # TSM puts its shift) with MMAction2's TSNHead, on the demo's data and
 # schedule.
-_base_ = ['./blvnet-tam_r50_1xb8-1x1x8-5e_synthetic-rgb.py']
+_base_ = ['./blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py']
 
 model = dict(
     backbone=dict(

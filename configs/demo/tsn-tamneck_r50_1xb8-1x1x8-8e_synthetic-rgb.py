@@ -1,7 +1,7 @@
 # Stock MMAction2 parts with our TAM as a neck: MMAction2's ResNet-50 and
 # TSNHead, TAMNeck blending the segments of layer4's output. Same data and
 # schedule as the bLVNet-TAM demo.
-_base_ = ['./blvnet-tam_r50_1xb8-1x1x8-5e_synthetic-rgb.py']
+_base_ = ['./blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py']
 
 model = dict(
     backbone=dict(

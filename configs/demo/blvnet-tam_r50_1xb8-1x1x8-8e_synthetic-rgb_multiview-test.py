@@ -1,6 +1,6 @@
 # The demo tested on 2 clips x 3 crops per video (6 views, scores
 # averaged), MMAction2's multi-view protocol.
-_base_ = ['./blvnet-tam_r50_1xb8-1x1x8-5e_synthetic-rgb.py']
+_base_ = ['./blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py']
 
 test_pipeline = [
     dict(type='DecordInit', io_backend='disk'),

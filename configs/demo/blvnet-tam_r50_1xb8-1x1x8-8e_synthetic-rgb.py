@@ -61,7 +61,7 @@ test_evaluator = val_evaluator
 
 # From scratch, AdamW with cosine decay learns in minutes on CPU where the
 # paper's SGD recipe does not start learning (DESIGN.md, "Measured here").
-max_epochs = 5
+max_epochs = 8
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs,
                  val_begin=1, val_interval=1)
 val_cfg = dict(type='ValLoop')

@@ -1,6 +1,6 @@
 # The demo on frame folders (RawframeDataset, as Something-Something v1):
 #   python -m mmblvnet.datasets.synthetic data/synthetic --rawframes
-_base_ = ['./blvnet-tam_r50_1xb8-1x1x8-5e_synthetic-rgb.py']
+_base_ = ['./blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py']
 
 num_segments = {{_base_.num_segments}}
 frame_size = {{_base_.frame_size}}

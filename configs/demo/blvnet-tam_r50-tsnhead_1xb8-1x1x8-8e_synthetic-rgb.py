@@ -1,5 +1,5 @@
 # Our bLResNet-50 backbone with MMAction2's own TSNHead.
-_base_ = ['./blvnet-tam_r50_1xb8-1x1x8-5e_synthetic-rgb.py']
+_base_ = ['./blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py']
 
 model = dict(
     cls_head=dict(
