@@ -50,6 +50,26 @@ PAPER_TOP1: Dict[Tuple[str, int, int], float] = {
 RELEASED: Tuple[Tuple[str, int, int], ...] = tuple(PAPER_TOP1) + (
     ('kinetics400', 50, 8), ('kinetics400', 50, 16))
 
+# Measured by `python tools/misc/zoo_table.py` (MMEngine's FLOP counter on
+# the whole recognizer, one clip at 224x224, 174 classes; the head adds
+# 2048 * 174 multiply-adds, 0.0004 G). tests/test_recognizer.py re-measures
+# bLVNet-TAM-50 8x2.
+GFLOPS: Dict[Tuple[int, int], float] = {
+    (50, 8): 23.9,
+    (50, 16): 47.9,
+    (101, 8): 32.3,
+    (101, 16): 64.5,
+    (101, 24): 96.8,
+    (101, 32): 129.1,
+}
+BACKBONE_PARAMS = {50: 24_663_616, 101: 39_820_608}
+
+
+def params_m(depth: int, num_classes: int) -> float:
+    """Parameters (M) of a recognizer: backbone plus linear head."""
+    return (BACKBONE_PARAMS[depth] + 2049 * num_classes) / 1e6
+
+
 GPUS = 8
 BATCH_PER_GPU = 8  # 8 x 8 = 64 clips, the batch of the paper's lr 0.01
 EPOCHS = 50

@@ -8,6 +8,7 @@ from mmengine.analysis import get_model_complexity_info
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 
+from mmblvnet import zoo
 from mmblvnet.models import SegmentHead, TAMNeck, bLResNet
 
 CONFIG = 'configs/blvnet_tam_r50_8x.py'
@@ -67,6 +68,9 @@ def test_flops_and_params_of_paper_model_at_8x2():
     # Paper: 24.0 GFLOPs and 25.0M parameters for bLVNet-TAM-50 8x2.
     assert abs(info['flops'] / 1e9 - 24.0) <= 0.02 * 24.0
     assert abs(info['params'] / 1e6 - 25.0) <= 0.02 * 25.0
+    # The zoo table (README, metafile.yml) holds the same measurement.
+    assert abs(info['flops'] / 1e9 - zoo.GFLOPS[(50, 8)]) < 0.05
+    assert info['params'] == round(zoo.params_m(50, 174) * 1e6)
 
 
 def test_train_step_reduces_loss_on_a_fixed_batch():

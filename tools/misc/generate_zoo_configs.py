@@ -14,10 +14,12 @@ import sys
 from mmblvnet.zoo import (
     DATASETS,
     EPOCHS,
+    GFLOPS,
     GPUS,
     PAPER_TOP1,
     VARIANTS,
     config_name,
+    params_m,
     released_file,
 )
 
@@ -123,6 +125,9 @@ def metafile() -> str:
                 '      Architecture: bLResNet' + str(depth) + '-TAM',
                 f'      Batch Size: {GPUS * 8}', f'      Epochs: {EPOCHS}',
                 f'      Frames: {2 * pairs}', '      Resolution: 224x224',
+                f'      FLOPs: {GFLOPS[(depth, pairs)]}G',
+                '      Parameters: '
+                f'{params_m(depth, DATASETS[dataset].num_classes):.1f}M',
                 f'      Training Data: {DATASETS[dataset].title}'
             ]
             top1 = PAPER_TOP1.get((dataset, depth, pairs))
