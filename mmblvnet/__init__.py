@@ -2,13 +2,14 @@
 
 Importing the package applies the stack workarounds of :mod:`.compat` and
 registers ``bLResNet``, ``ResNetTAM``, ``TAMNeck`` and ``SegmentHead``
-into ``mmaction.registry.MODELS`` and ``NumSegmentsCheckHook`` into
+into ``mmaction.registry.MODELS``, the checked data sets into
+``mmaction.registry.DATASETS`` and the hooks of :mod:`.engine` into
 ``mmaction.registry.HOOKS``.
 """
 from . import compat
 
 compat.apply_all()
 
-from . import engine, models  # noqa: E402,F401
+from . import datasets, engine, models  # noqa: E402,F401
 
 __version__ = '0.1.0'

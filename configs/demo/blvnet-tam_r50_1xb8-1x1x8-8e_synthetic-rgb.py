@@ -16,7 +16,10 @@ model = dict(
     cls_head=dict(num_classes=num_classes, average_clips='prob'))
 
 data_root = 'data/synthetic'
-dataset_type = 'VideoDataset'
+# MMAction2's VideoDataset with errors naming the file and list line; set
+# on_bad_sample='skip' in a loader's dataset to skip unreadable videos in
+# training with a logged warning (docs/robustness.md).
+dataset_type = 'CheckedVideoDataset'
 # No flips and no temporal jitter beyond segment sampling: a horizontal
 # flip would turn "moving right" into "moving left".
 train_pipeline = [
@@ -77,6 +80,8 @@ param_scheduler = [
 ]
 default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(interval=1, max_keep_ckpts=2, save_best='auto'))
+    # Atomic writes: a kill while saving never loses a checkpoint.
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1,
+                    max_keep_ckpts=2, save_best='auto'))
 randomness = dict(seed=0, deterministic=False)
 env_cfg = dict(cudnn_benchmark=False)

@@ -44,4 +44,6 @@ train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 
-default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=3))
+# Atomic writes: a kill while saving never loses a checkpoint.
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook', interval=1,
+                                     max_keep_ckpts=3))

@@ -1,1 +1,13 @@
-"""Data sets: the synthetic temporal video generator."""
+"""Data sets: MMAction2's video and frame-folder data sets with named
+failures (registered), and the synthetic temporal video generator."""
+from .annotation import AnnotationError
+from .checked import (
+    BadSampleError,
+    CheckedRawframeDataset,
+    CheckedVideoDataset,
+)
+
+__all__ = [
+    'AnnotationError', 'BadSampleError', 'CheckedRawframeDataset',
+    'CheckedVideoDataset'
+]

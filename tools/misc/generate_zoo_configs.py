@@ -89,8 +89,10 @@ def variant_config(dataset: str, depth: int, pairs: int) -> str:
         'train_dataloader = dict(dataset=dict(pipeline=train_pipeline))\n'
         'val_dataloader = dict(dataset=dict(pipeline=val_pipeline))\n'
         'test_dataloader = dict(dataset=dict(pipeline=test_pipeline))\n\n'
-        'default_hooks = dict(checkpoint=dict(interval=1, '
-        'max_keep_ckpts=3))\n')
+        '# Atomic writes: a kill while saving never loses a checkpoint.\n'
+        "default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook', "
+        'interval=1,\n'
+        '                                     max_keep_ckpts=3))\n')
 
 
 def multiview_config(dataset: str, depth: int, pairs: int) -> str:

@@ -1,7 +1,10 @@
 # Kinetics-400 (videos): data set type, paths and
 # loaders; the variant config sets the pipelines (their frame count must
-# equal the backbone's num_segments).
-dataset_type = 'VideoDataset'
+# equal the backbone's num_segments). The Checked* types are MMAction2's
+# data sets with errors naming the file and list line; add
+# on_bad_sample='skip' to a loader's dataset to skip unreadable samples in
+# training with a logged warning (docs/robustness.md).
+dataset_type = 'CheckedVideoDataset'
 data_root = 'data/kinetics400/videos_train'
 data_root_val = 'data/kinetics400/videos_val'
 ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'

@@ -1,7 +1,10 @@
 # Something-Something v1 (JPEG frames 00001.jpg, ...): data set type,
 # paths and loaders; the variant config sets the pipelines (their frame
-# count must equal the backbone's num_segments).
-dataset_type = 'RawframeDataset'
+# count must equal the backbone's num_segments). The Checked* types are
+# MMAction2's data sets with errors naming the file and list line; add
+# on_bad_sample='skip' to a loader's dataset to skip unreadable samples in
+# training with a logged warning (docs/robustness.md).
+dataset_type = 'CheckedRawframeDataset'
 data_root = 'data/sthv1/rawframes'
 data_root_val = 'data/sthv1/rawframes'
 ann_file_train = 'data/sthv1/sthv1_train_list_rawframes.txt'

@@ -1,0 +1,166 @@
+"""Annotation lists read line by line, every error naming file and line.
+
+MMAction2's ``VideoDataset`` and ``RawframeDataset`` parse their lists
+with bare ``int()`` / ``assert``; a malformed line fails with no file or
+line number, and a blank line becomes a sample whose path is the data
+folder itself. The parsers here read the same formats and raise
+:class:`AnnotationError` naming ``file, line N`` and the expected format.
+"""
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+from mmengine.fileio import list_from_file
+
+
+class AnnotationError(ValueError):
+    """A line of an annotation list that cannot be used."""
+
+
+class Entry(NamedTuple):
+    """One parsed line: where it is, the sample's fields and labels."""
+    line: int  # 1-based line number in the annotation file
+    fields: Tuple[str, ...]  # path (and, for frames, offset / count)
+    labels: Tuple[int, ...]  # empty when the line has no label
+
+
+def _fail(ann_file: str, line: int, text: str, reason: str,
+          expected: str) -> AnnotationError:
+    return AnnotationError(
+        f'{ann_file}, line {line}: {reason} in {text!r}; expected '
+        f"'{expected}'")
+
+
+def _integers(values: Sequence[str], what: str, ann_file: str, line: int,
+              text: str, expected: str) -> Tuple[int, ...]:
+    numbers = []
+    for value in values:
+        try:
+            numbers.append(int(value))
+        except ValueError:
+            raise _fail(ann_file, line, text,
+                        f'{what} {value!r} is not an integer',
+                        expected) from None
+    return tuple(numbers)
+
+
+def _lines(ann_file: str,
+           delimiter: Optional[str]) -> Iterator[Tuple[int, str, List[str]]]:
+    """``(line number, text, fields)`` of every non-blank line."""
+    for number, text in enumerate(list_from_file(ann_file), 1):
+        if text.strip():
+            yield number, text, text.strip().split(delimiter)
+
+
+def read_video_list(ann_file: str,
+                    delimiter: str = ' ',
+                    multi_class: bool = False) -> List[Entry]:
+    """Parse a video list: ``<video> [<label> ...]`` per line.
+
+    Args:
+        ann_file (str): The annotation file.
+        delimiter (str): Field separator; ``' '`` splits on any run of
+            white space. Defaults to ``' '``.
+        multi_class (bool): Whether a line may carry several labels.
+
+    Returns:
+        list[Entry]: One entry per non-blank line, in file order.
+    """
+    expected = '<video> <label>' + (' [<label> ...]' if multi_class else '')
+    entries = []
+    for line, text, fields in _lines(ann_file, None if delimiter == ' '
+                                     else delimiter):
+        labels = _integers(fields[1:], 'label', ann_file, line, text,
+                           expected)
+        if len(labels) > 1 and not multi_class:
+            raise _fail(ann_file, line, text,
+                        f'{len(labels)} labels but multi_class=False',
+                        expected)
+        entries.append(Entry(line, (fields[0], ), labels))
+    return entries
+
+
+def read_rawframe_list(ann_file: str,
+                       with_offset: bool = False,
+                       multi_class: bool = False) -> List[Entry]:
+    """Parse a frame-folder list: ``<folder> [<offset>] <frames> <label>``.
+
+    Args:
+        ann_file (str): The annotation file.
+        with_offset (bool): Whether lines carry a start offset.
+        multi_class (bool): Whether a line may carry several labels.
+
+    Returns:
+        list[Entry]: One entry per non-blank line; ``fields`` holds the
+        folder, then the offset (if any) and the frame count as text.
+    """
+    counts = 2 if with_offset else 1
+    expected = ('<folder> ' + ('<offset> ' if with_offset else '') +
+                '<total_frames> <label>')
+    entries = []
+    for line, text, fields in _lines(ann_file, None):
+        if len(fields) < 1 + counts:
+            raise _fail(ann_file, line, text,
+                        f'{len(fields)} field(s)', expected)
+        numbers = _integers(fields[1:1 + counts], 'frame count', ann_file,
+                            line, text, expected)
+        if min(numbers) < 0:
+            raise _fail(ann_file, line, text, 'a negative frame count',
+                        expected)
+        labels = _integers(fields[1 + counts:], 'label', ann_file, line,
+                           text, expected)
+        if len(labels) > 1 and not multi_class:
+            raise _fail(ann_file, line, text,
+                        f'{len(labels)} labels but multi_class=False',
+                        expected)
+        entries.append(Entry(line, tuple(fields[:1 + counts]), labels))
+    return entries
+
+
+def label_rows(entries: Sequence[Entry]) -> np.ndarray:
+    """A compact table of the labels of ``entries`` for range checks.
+
+    Returns:
+        np.ndarray: int64 rows ``(line, lowest label, highest label,
+        has a label)``, one per entry (small enough to keep per data set,
+        unlike the entries themselves).
+    """
+    rows = [(entry.line, min(entry.labels, default=-1),
+             max(entry.labels, default=-1), bool(entry.labels))
+            for entry in entries]
+    return np.array(rows, dtype=np.int64).reshape(-1, 4)
+
+
+def check_label_range(ann_file: str,
+                      rows: np.ndarray,
+                      num_classes: int,
+                      source: str,
+                      require_labels: bool = False) -> None:
+    """Raise naming every line whose label is outside ``[0, num_classes)``.
+
+    Args:
+        ann_file (str): The annotation file, for the message.
+        rows (np.ndarray): Its :func:`label_rows`.
+        num_classes (int): The number of classes.
+        source (str): Where ``num_classes`` comes from, for the message
+            (e.g. ``'model.cls_head.num_classes'``).
+        require_labels (bool): Also refuse lines without a label (they
+            get label -1, which only inference lists may use).
+    """
+    line, lowest, highest, labelled = rows.T.astype(np.int64)
+    labelled = labelled.astype(bool)
+    outside = labelled & ((lowest < 0) | (highest >= num_classes))
+    unlabelled = ~labelled if require_labels else np.zeros_like(labelled)
+    bad = np.flatnonzero(outside | unlabelled)
+    if bad.size == 0:
+        return
+    problems = []
+    for i in bad[:5]:
+        label = lowest[i] if lowest[i] < 0 else highest[i]
+        what = f'label {label}' if labelled[i] else 'no label'
+        problems.append(f'line {line[i]}: {what}')
+    shown = ', '.join(problems)
+    more = f' and {bad.size - 5} more' if bad.size > 5 else ''
+    raise AnnotationError(
+        f'{ann_file}: {shown}{more}; labels must be 0..{num_classes - 1} '
+        f'({source}={num_classes}): fix the list, or set {source} to the '
+        'number of classes')

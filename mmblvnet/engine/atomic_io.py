@@ -1,0 +1,106 @@
+"""Writes that a crash cannot leave half done.
+
+A file is written next to its destination as ``NAME.part-PID``, flushed to
+disk, then renamed over ``NAME`` (a rename within one folder is atomic on
+POSIX and Windows). A process killed at any point leaves either the old
+``NAME`` or the new one, plus at worst a ``.part-PID`` file, which
+:func:`remove_stale_parts` deletes once its process is gone.
+"""
+import os
+import os.path as osp
+from typing import List, Union
+
+from mmengine.fileio import LocalBackend, register_backend
+
+PART_MARK = '.part-'
+ATOMIC_BACKEND = 'atomic_local'
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make a rename in ``folder`` durable (a no-op where unsupported)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Replace ``path`` by ``data`` all at once.
+
+    Args:
+        path (str): The destination; its folder must exist.
+        data (bytes): The new content.
+    """
+    part = f'{path}{PART_MARK}{os.getpid()}'
+    try:
+        with open(part, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(part, path)
+    except BaseException:
+        if osp.exists(part):
+            os.remove(part)
+        raise
+    _fsync_folder(osp.dirname(osp.abspath(path)))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_parts(folder: str) -> List[str]:
+    """Delete the ``.part-PID`` files of processes that no longer run.
+
+    Args:
+        folder (str): The folder to clean.
+
+    Returns:
+        list[str]: The paths removed.
+    """
+    removed = []
+    if not osp.isdir(folder):
+        return removed
+    for name in sorted(os.listdir(folder)):
+        _, mark, pid = name.rpartition(PART_MARK)
+        if mark and pid.isdigit() and not _alive(int(pid)):
+            path = osp.join(folder, name)
+            os.remove(path)
+            removed.append(path)
+    return removed
+
+
+class AtomicLocalBackend(LocalBackend):
+    """MMEngine's local file backend with atomic ``put`` / ``put_text``.
+
+    Selected with ``backend_args=dict(backend='atomic_local')``, e.g. by
+    ``AtomicCheckpointHook`` for the checkpoints it writes.
+    """
+
+    def put(self, obj: bytes, filepath: Union[str, os.PathLike]) -> None:
+        """Write ``obj`` to ``filepath`` atomically."""
+        filepath = str(filepath)
+        os.makedirs(osp.dirname(osp.abspath(filepath)), exist_ok=True)
+        atomic_write_bytes(filepath, obj)
+
+    def put_text(self,
+                 obj: str,
+                 filepath: Union[str, os.PathLike],
+                 encoding: str = 'utf-8') -> None:
+        """Write the text ``obj`` to ``filepath`` atomically."""
+        self.put(obj.encode(encoding), filepath)
+
+
+register_backend(ATOMIC_BACKEND, AtomicLocalBackend, force=True)

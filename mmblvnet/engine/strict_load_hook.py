@@ -1,0 +1,111 @@
+"""Refuse checkpoints that do not fit the model instead of half-loading.
+
+MMEngine's runner loads ``load_from`` (training, ``tools/test.py``, ``mim
+test``) with ``strict=False``: missing, unexpected and misshapen keys are
+only logged and the model silently keeps its random weights there. This
+hook checks the checkpoint against the model first and raises
+``CheckpointKeyError`` listing the keys.
+"""
+import os.path as osp
+import re
+from typing import List, Optional, Sequence
+
+import torch
+from mmaction.registry import HOOKS
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from ..converters.key_rules import CheckpointKeyError, model_mismatches
+
+# Keys of a released IBM bLVNet-TAM file (DESIGN.md, "Checkpoints").
+_IBM_PREFIXES = ('baseline_model.', 'new_fc.', 'module.baseline_model.')
+_SHOWN = 30
+
+
+def _checkpoint_name(runner) -> str:
+    load_from = runner.cfg.get('load_from')
+    if load_from:
+        return str(load_from)
+    pointer = osp.join(runner.work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            return f.read().strip()
+    return 'the checkpoint'
+
+
+def _head_classes(state_dict: dict, expected: dict) -> Optional[tuple]:
+    """``(checkpoint classes, model classes)`` if the classifier differs."""
+    for key, value in expected.items():
+        theirs = state_dict.get(key)
+        if (key.startswith('cls_head.') and value.dim() == 2
+                and theirs is not None and theirs.dim() == 2
+                and theirs.shape[0] != value.shape[0]):
+            return theirs.shape[0], value.shape[0]
+    return None
+
+
+def _hints(state_dict: dict, expected: dict) -> List[str]:
+    hints = []
+    classes = _head_classes(state_dict, expected)
+    if classes is not None:
+        hints.append(
+            f'The checkpoint was trained for {classes[0]} classes and the '
+            f'model has {classes[1]}: to test it, add --cfg-options '
+            f'model.cls_head.num_classes={classes[0]}; to fine-tune from it, '
+            "give StrictLoadHook ignore_keys=[r'^cls_head\\.'] in "
+            'custom_hooks')
+    if any(key.startswith(_IBM_PREFIXES) for key in state_dict):
+        hints.append('This is a released IBM bLVNet-TAM file: convert it '
+                     'with tools/convert_ibm_checkpoint.py first')
+    if not hints:
+        hints.append('It may come from another model or depth: compare '
+                     "its config (checkpoint['meta']['cfg']) with this one")
+    return hints
+
+
+@HOOKS.register_module()
+class StrictLoadHook(Hook):
+    """Raise, listing the keys, when a loaded checkpoint does not fit.
+
+    Runs in ``after_load_checkpoint``, i.e. for ``load_from`` and
+    ``--resume`` in any runner (our tools, MMAction2's, ``mim``), before
+    MMEngine copies the weights.
+
+    Args:
+        ignore_keys (Sequence[str]): Regular expressions of model keys
+            allowed not to match (e.g. ``[r'^cls_head\\.']`` to fine-tune
+            a checkpoint of another data set; those keys keep their
+            initial weights). Defaults to none.
+    """
+    priority = 'LOW'  # after hooks that revise the checkpoint
+
+    def __init__(self, ignore_keys: Sequence[str] = ()) -> None:
+        self.ignore_keys = [re.compile(pattern) for pattern in ignore_keys]
+
+    def _ignored(self, problem: str) -> bool:
+        key = problem.split(': ')[1]
+        return any(pattern.search(key) for pattern in self.ignore_keys)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Compare the checkpoint's keys and shapes with the model's."""
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        state_dict = checkpoint.get('state_dict', checkpoint)
+        state_dict = {
+            re.sub(r'^module\.', '', key): value
+            for key, value in state_dict.items() if torch.is_tensor(value)
+        }
+        expected = model.state_dict()
+        problems = [
+            problem for problem in model_mismatches(state_dict, expected)
+            if not self._ignored(problem)
+        ]
+        if not problems:
+            return
+        shown = problems[:_SHOWN]
+        if len(problems) > _SHOWN:
+            shown.append(f'... and {len(problems) - _SHOWN} more')
+        raise CheckpointKeyError(
+            f'{_checkpoint_name(runner)} does not fit the model '
+            f'({len(problems)} key(s)); nothing was loaded. '
+            + '. '.join(_hints(state_dict, expected)) + '. Keys:', shown)

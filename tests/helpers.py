@@ -1,0 +1,121 @@
+"""Small runs of the demo config for tests: in process and as commands.
+
+The runs use a few clips of the session's tiny synthetic data set
+(``conftest.synthetic_root``), batch 2, no data-loader workers in process.
+"""
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mmengine.config import Config
+
+from mmblvnet import quickstart
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / quickstart.DEMO_CONFIG
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def write_list(root, split, path, lines=None, extra=()):
+    """Write the first ``lines`` lines of a split's video list, then the
+    ``extra`` lines, to ``path`` (paths stay relative to root/videos)."""
+    text = (Path(root) / f'{split}_list_videos.txt').read_text().splitlines()
+    Path(path).write_text('\n'.join([*text[:lines], *extra]) + '\n')
+    return Path(path)
+
+
+def tiny_config(root, work_dir, epochs=1, train_list=None, test_list=None,
+                validate=False, size=32):
+    """The demo config on a few clips of ``root``, for ``Runner.from_cfg``.
+
+    Args:
+        root (Path): The synthetic data set.
+        work_dir (Path): The run's work dir.
+        epochs (int): Training epochs.
+        train_list (Path, optional): Training list; default 4 clips.
+        test_list (Path, optional): Val/test list; default 2 clips.
+        validate (bool): Keep the validation loop.
+        size (int): Frame size fed to the network.
+    """
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    train_list = train_list or write_list(root, 'train',
+                                          work_dir / 'train.txt', 4)
+    test_list = test_list or write_list(root, 'val', work_dir / 'val.txt',
+                                        2)
+    cfg = Config.fromfile(str(DEMO))
+    cfg.work_dir = str(work_dir)
+    cfg.train_cfg.max_epochs = epochs
+    cfg.default_hooks.logger.interval = 1
+    if not validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    for name in LOADERS:
+        loader = cfg.get(name)
+        if loader is None:
+            continue
+        loader.batch_size = 2
+        loader.num_workers = 0
+        loader.persistent_workers = False
+        dataset = loader.dataset
+        dataset.ann_file = str(train_list if name == LOADERS[0] else
+                               test_list)
+        dataset.data_prefix = dict(video=str(Path(root) / 'videos'))
+        for transform in dataset.pipeline:
+            if transform['type'] == 'Resize':
+                transform['scale'] = (size, size)
+    return cfg
+
+
+def data_options(root, work_dir, epochs=1, validate=True):
+    """``--cfg-options`` pointing the demo config at a few clips of root
+    (without the validation loader's keys for ``--no-validate``)."""
+    train_list = write_list(root, 'train', Path(work_dir) / 'train.txt', 4)
+    test_list = write_list(root, 'val', Path(work_dir) / 'val.txt', 2)
+    options = [f'train_cfg.max_epochs={epochs}',
+               'default_hooks.logger.interval=1']
+    for name in LOADERS:
+        if name == 'val_dataloader' and not validate:
+            continue
+        listed = train_list if name == LOADERS[0] else test_list
+        options += [f'{name}.batch_size=2',
+                    f'{name}.dataset.ann_file={listed}',
+                    f'{name}.dataset.data_prefix.video={root}/videos']
+    return options
+
+
+def environment(**extra):
+    """The environment of a command run by a test (one thread each)."""
+    return dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore',
+                **extra)
+
+
+def run(args, timeout=300):
+    """Run a command in the repository; returns the CompletedProcess."""
+    return subprocess.run(args, cwd=REPO, env=environment(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def train_command(work_dir, *options, tool=('tools/train.py', )):
+    """``python tools/train.py DEMO --work-dir W --cfg-options ...``."""
+    return [sys.executable, *tool, str(DEMO), '--work-dir', str(work_dir),
+            '--no-validate', '--cfg-options', *options]
+
+
+def output(result):
+    """stdout and stderr of a finished command, for asserts."""
+    return result.stdout + result.stderr
+
+
+def assert_ok(result):
+    assert result.returncode == 0, output(result)[-4000:]
+
+
+def wait_for(path, process, timeout=240):
+    """Wait until ``path`` exists while ``process`` still runs."""
+    deadline = time.time() + timeout
+    while not Path(path).exists():
+        assert process.poll() is None, 'the process ended before the kill'
+        assert time.time() < deadline, f'{path} never appeared'
+        time.sleep(0.2)
