@@ -110,7 +110,7 @@ def test_one_pair_per_batch_below_33_px_cannot_train_batchnorm():
     # One clip of T=2 gives layer4 one frame; at <= 32 px that is one value
     # per channel, which BatchNorm cannot normalise in training.
     backbone = MODELS.build(dict(type='bLResNet', depth=50, num_segments=2))
-    with pytest.raises(ValueError, match='more than 1 value per channel'):
+    with pytest.raises(ValueError, match='larger than 32 px on one side'):
         backbone(torch.randn(2, 3, 32, 32))
     assert backbone(torch.randn(2, 3, 33, 32)).shape == (2, 2048, 2, 1)
 

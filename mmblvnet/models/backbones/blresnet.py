@@ -329,6 +329,8 @@ class bLResNet(BaseModule):
         """
         num_clips = clips_in_batch(x, self.num_segments, 'bLResNet')
         num_pairs = num_clips * self.num_segments // 2
+        if self.layer4[-1].bn3.training:
+            self._check_batchnorm_batch(num_pairs, x.shape[-2:])
         x = self.relu(self.bn1(self.conv1(_even_then_odd(x))))
         x = self.layer0(x[:num_pairs], x[num_pairs:])
         x = self.layer1(x)
@@ -337,6 +339,18 @@ class bLResNet(BaseModule):
         x = self.layer4(x)
         pairs = x.unsqueeze(1).expand(-1, 2, *x.shape[1:])
         return pairs.reshape(-1, *x.shape[1:])
+
+    @staticmethod
+    def _check_batchnorm_batch(num_pairs: int, size: Sequence[int]) -> None:
+        """Training BatchNorm needs 2+ values per channel in layer4."""
+        height, width = (-(-side // 32) for side in size)
+        if num_pairs * height * width < 2:
+            raise ValueError(
+                f'cannot train bLResNet on {num_pairs} frame pair(s) of '
+                f'{size[0]}x{size[1]} px: layer4 would hold one value per '
+                'channel, which BatchNorm cannot normalise; use frames '
+                'larger than 32 px on one side or at least 2 pairs per '
+                'batch')
 
     def stages(self) -> Tuple[Tuple[nn.Module, ...], ...]:
         """Modules of each freezable stage, stage 0 first."""
