@@ -1,0 +1,1 @@
+"""Inference on video files with MMAction2's API, checked."""
