@@ -1,0 +1,121 @@
+"""tools/analysis/get_flops.py and tools/analysis/benchmark.py."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from mmaction.registry import MODELS
+from mmengine.config import Config
+
+from mmblvnet.utils.complexity import resolve_input_shape
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = str(REPO / 'configs' / 'blvnet_tam_r50_8x.py')
+MIB = 2**20
+
+
+def load_tool(name):
+    path = REPO / 'tools' / 'analysis' / f'{name}.py'
+    spec = importlib.util.spec_from_file_location(f'_tool_{name}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def benchmark():
+    return load_tool('benchmark')
+
+
+def test_get_flops_of_paper_config_matches_the_paper(capsys):
+    info = load_tool('get_flops').main(
+        [CONFIG, '--shape', '1', '16', '3', '224', '224', '--no-table'])
+    # Paper: 24.0 GFLOPs and 25.0M parameters for bLVNet-TAM-50 8x2.
+    assert abs(info['flops'] / 1e9 - 24.0) <= 0.02 * 24.0
+    assert abs(info['params'] / 1e6 - 25.0) <= 0.02 * 25.0
+    assert info['input_shape'] == (1, 16, 3, 224, 224)
+    printed = capsys.readouterr().out
+    assert 'Flops: 23.9' in printed and 'Params: 25.0' in printed
+
+
+def test_short_shape_means_one_clip_of_num_segments_frames():
+    with torch.device('meta'):
+        model = MODELS.build(Config.fromfile(CONFIG).model)
+    assert resolve_input_shape(model, [224, 224]) == (1, 16, 3, 224, 224)
+    assert resolve_input_shape(model, [160]) == (1, 16, 3, 160, 160)
+    with pytest.raises(ValueError, match='N T C H W'):
+        resolve_input_shape(model, [1, 3, 224, 224])
+
+
+def test_tracker_peak_on_a_known_allocation_pattern(benchmark):
+    with benchmark.LiveStorageTracker() as tracker:
+        a = torch.empty(MIB, dtype=torch.uint8)
+        b = torch.zeros(2 * MIB, dtype=torch.uint8)
+        view = b.view(2, -1)  # views and in-place ops allocate nothing
+        b.add_(1)
+        view.mul_(2)
+        del a
+        c = torch.ones(MIB // 2, dtype=torch.uint8)
+        assert tracker.live_bytes == 2 * MIB + MIB // 2
+        del b, view, c
+        assert tracker.live_bytes == 0
+    assert tracker.peak_bytes == 3 * MIB
+
+
+def test_tracker_counts_tracked_state_and_backward(benchmark):
+    x = torch.ones(MIB // 4, requires_grad=True)  # 1 MiB of float32
+    with benchmark.LiveStorageTracker() as tracker:
+        tracker.track([x, x.view(2, -1)])  # one storage, counted once
+        assert tracker.live_bytes == MIB
+        y = x.exp()  # saved for backward
+        y.sum().backward()  # + the gradient (two scalars on the way)
+        del y
+        assert tracker.live_bytes == 2 * MIB  # x and x.grad
+        x.grad = None
+        assert tracker.live_bytes == MIB
+    assert 3 * MIB <= tracker.peak_bytes <= 3 * MIB + 64
+
+
+def test_tracker_counts_resized_storages(benchmark):
+    with benchmark.LiveStorageTracker() as tracker:
+        grown = torch.empty(0)
+        grown.resize_(1000)
+        assert tracker.live_bytes == 4000
+
+
+def test_tam_timer_sees_every_tam_call_and_restores_methods(benchmark):
+    from mmblvnet.models.backbones.blresnet import bLResNet
+    backbone = bLResNet(50, 4).eval()
+    share = benchmark.tam_time_share(
+        backbone, torch.randn(8, 3, 32, 32), repeats=1, warmup=0)
+    assert 0 < share < 1
+    assert all('forward' not in vars(m) and 'forward_pairs' not in vars(m)
+               for m in backbone.modules())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CUDA present')
+def test_cuda_request_without_cuda_fails_clearly(benchmark):
+    with pytest.raises(SystemExit, match='--device cpu'):
+        benchmark.main(['--device', 'cuda', '--quick'])
+
+
+def test_quick_benchmark_on_tiny_clips_writes_the_full_table(
+        benchmark, tmp_path):
+    out = tmp_path / 'bench.md'
+    report = benchmark.main([
+        '--quick', '--frames', '4', '--size', '32', '--batch-sizes', '1', '2',
+        '--out', str(out)
+    ])
+    assert out.read_text() == report
+    lines = report.splitlines()
+    header = next(line for line in lines if line.startswith('| Model'))
+    for title in ('GFLOPs', 'Params', 'CPU b1', 'CPU b2', 'Train step',
+                  'Train peak'):
+        assert title in header
+    rows = [line for line in lines if line.startswith('| ') and
+            not line.startswith('| Model')]
+    assert [row.split(' | ')[0] for row in rows] == [
+        '| bLVNet-TAM-50 2x2', '| TSM-R50 4f', '| TSN-R50 4f']
+    assert all(row.count('|') == header.count('|') for row in rows)
+    assert '(1.000x)' in rows[1] and '(1.000x, ' in rows[1]
+    assert 'TAM share of bLVNet backbone inference time: b1 ' in report

@@ -1,0 +1,86 @@
+"""Execution paths used for speed give the numbers of the plain path:
+channels_last memory format, gradient checkpointing and torch.compile."""
+import shutil
+
+import pytest
+import torch
+from reference import randomize_
+
+from mmblvnet.models.backbones.blresnet import bLResNet
+
+
+def forward_backward(model, x):
+    """Output, input gradient and parameter gradients of a fixed loss."""
+    x = x.detach().clone().requires_grad_()
+    out = model(x)
+    weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype)
+    (out * weights.view_as(out)).sum().backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    return out, x.grad, grads
+
+
+def test_channels_last_matches_contiguous_in_eval():
+    model = randomize_(bLResNet(50, 4)).eval()
+    x = torch.randn(8, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+        out = model.to(memory_format=torch.channels_last)(
+            x.to(memory_format=torch.channels_last))
+    assert expected.abs().max() > 0.1
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
+
+
+def test_channels_last_matches_contiguous_gradients_in_train_mode():
+    # Batch statistics amplify float32 rounding: compare in float64.
+    plain = randomize_(bLResNet(50, 4)).double().train()
+    fast = randomize_(bLResNet(50, 4)).double().train().to(
+        memory_format=torch.channels_last)
+    x = torch.randn(8, 3, 64, 64, dtype=torch.float64)
+    expected = forward_backward(plain, x)
+    got = forward_backward(fast, x.to(memory_format=torch.channels_last))
+    torch.testing.assert_close(got[:2], expected[:2], atol=1e-8, rtol=1e-8)
+    for name, grad in expected[2].items():
+        torch.testing.assert_close(
+            got[2][name], grad, atol=1e-8, rtol=1e-8, msg=name)
+
+
+def test_with_cp_matches_plain_outputs_and_every_gradient():
+    plain = randomize_(bLResNet(50, 4)).train()
+    checkpointed = randomize_(bLResNet(50, 4, with_cp=True)).train()
+    x = torch.randn(8, 3, 64, 64)
+    expected = forward_backward(plain, x)
+    got = forward_backward(checkpointed, x)
+    torch.testing.assert_close(got[:2], expected[:2], atol=0, rtol=0)
+    assert all(grad is not None for grad in expected[2].values())
+    for name, grad in expected[2].items():
+        torch.testing.assert_close(
+            got[2][name], grad, atol=0, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize('train', [False, True])
+def test_backbone_compiles_to_one_graph(train):
+    torch._dynamo.reset()
+    model = randomize_(bLResNet(50, 4)).train(train)
+    x = torch.randn(8, 3, 32, 32)
+    compiled = torch.compile(model, backend='aot_eager', fullgraph=True)
+    with torch.set_grad_enabled(train):
+        expected = model(x)
+        torch.testing.assert_close(compiled(x), expected, atol=1e-5, rtol=0)
+
+
+def _has_cxx_compiler():
+    return any(shutil.which(name) for name in ('g++', 'c++', 'clang++'))
+
+
+@pytest.mark.skipif(not _has_cxx_compiler(),
+                    reason='torch.compile (inductor) needs a C++ compiler')
+def test_inductor_compiled_backbone_matches_eager():
+    # About 35 s of compilation on 2 cores (cold cache).
+    torch._dynamo.reset()
+    model = randomize_(bLResNet(50, 4)).eval()
+    x = torch.randn(8, 3, 64, 64)
+    compiled = torch.compile(model)
+    with torch.no_grad():
+        expected = model(x)
+        torch.testing.assert_close(compiled(x), expected, atol=1e-4, rtol=0)
+        torch.testing.assert_close(compiled(x), expected, atol=1e-4, rtol=0)

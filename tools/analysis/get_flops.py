@@ -1,0 +1,72 @@
+"""Print the FLOPs and parameters of a recognizer built from a config.
+
+    python tools/analysis/get_flops.py CONFIG [--shape 1 16 3 224 224]
+        [--cfg-options KEY=VALUE ...] [--no-table]
+
+The arguments are those of MMAction2's tool of the same name. ``--shape``
+is the input of one forward: ``H W`` (or ``S``) for a 2D recognizer, which
+then gets one clip of ``backbone.num_segments`` frames, or a full shape,
+(N, T, C, H, W) for a 2D recognizer (N clips of T frames) and
+(N, C, T, H, W) for a 3D one. The count includes the classification head
+(see :mod:`mmblvnet.utils.complexity`). The config's ``custom_imports``
+are imported (``mmblvnet`` itself always is).
+"""
+import argparse
+from typing import Optional, Sequence
+
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+
+from mmblvnet.utils.complexity import (
+    recognizer_complexity,
+    resolve_input_shape,
+)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Command-line arguments (``argv`` defaults to ``sys.argv[1:]``)."""
+    parser = argparse.ArgumentParser(
+        description='Get the FLOPs and parameters of a recognizer')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument(
+        '--shape', type=int, nargs='+', default=[224, 224],
+        help='input size H W, or N T C H W (2D) / N C T H W (3D)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config keys, e.g. model.backbone.num_segments=8')
+    parser.add_argument('--no-table', action='store_true',
+                        help='print only the totals')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    """Build the model of a config and print its complexity.
+
+    Returns:
+        dict: The result of
+        :func:`mmblvnet.utils.complexity.recognizer_complexity` plus the
+        resolved ``input_shape``.
+    """
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    from mmaction.registry import MODELS
+    model = MODELS.build(cfg.model)
+    input_shape = resolve_input_shape(model, args.shape)
+    info = recognizer_complexity(
+        model, input_shape, show_table=not args.no_table)
+    if info['out_table']:
+        print(info['out_table'])
+    line = '=' * 30
+    print(f'\n{line}\nInput shape: {input_shape}\n'
+          f'Flops: {info["flops_str"]}\nParams: {info["params_str"]}\n'
+          f'{line}')
+    print('Check that every op is counted before quoting these numbers: '
+          'element-wise ops are not counted.')
+    return dict(info, input_shape=input_shape)
+
+
+if __name__ == '__main__':
+    main()
