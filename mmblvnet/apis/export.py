@@ -1,47 +1,157 @@
 """ONNX export of a recognizer with a numeric parity check in onnxruntime.
 
-The exported graph maps clips ``(N, T, 3, H, W)`` (already normalised, as
-the data preprocessor outputs them) to logits ``(N, num_classes)``: the
-backbone, the neck if any, and the head with its consensus over the ``T``
-segments. The batch axis is dynamic. Export goes through torch's
-``torch.export``-based exporter, which functionalises bLResNet's in-place
-fast paths (TAM's in-place blending, the broadcast upsample-add), so the
-graph computes exactly what PyTorch computes.
+The exported graph maps clips ``(N, T, 3, H, W)``, already normalised as
+the data preprocessor outputs them (``(frame - mean) / std``, RGB), to
+logits ``(N, num_classes)``: the backbone, the neck if any, and the head
+with its consensus over the ``T`` segments (no softmax). The batch axis is
+dynamic. The file carries ``mean``, ``std``, ``num_segments``,
+``num_classes`` and ``input_layout`` as ONNX metadata.
+
+Export goes through ``torch.export`` (``torch.onnx.export(dynamo=True)``)
+with autograd on, so bLResNet and TAM take their out-of-place paths there;
+the parity check runs PyTorch without autograd, i.e. on the in-place fast
+paths, so it also pins the two paths to each other.
 """
 import os
 import os.path as osp
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
+from ..models.common import TAM
 from ..utils.complexity import RecognizerForward
 
+INPUT_NAME = 'clips'
+OUTPUT_NAME = 'logits'
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
-def export_onnx(model: nn.Module, clip_shape: Sequence[int],
-                path: str) -> None:
+
+def _draw_parameters_(model: nn.Module, generator: torch.Generator) -> None:
+    """He-normal weights, norm scales from U(0.5, 1.5), biases from
+    N(0, 0.1); TAM kernels from N(0, 1 / k) so that blending matters."""
+    for name, param in model.named_parameters():
+        if name.startswith('data_preprocessor.'):
+            continue
+        if param.dim() >= 2:
+            fan_in = param[0].numel()
+            param.normal_(0.0, (2.0 / fan_in)**0.5, generator=generator)
+        elif name.endswith('weight'):
+            param.uniform_(0.5, 1.5, generator=generator)
+        else:
+            param.normal_(0.0, 0.1, generator=generator)
+    for module in model.modules():
+        if isinstance(module, TAM):
+            module.weight.normal_(0.0, module.blending_frames**-0.5,
+                                  generator=generator)
+
+
+def _calibrate_batch_norm_(model: nn.Module, clips: Tensor) -> None:
+    """Set every BN's running statistics to those of its input on
+    ``clips`` (N, T, 3, H, W), as a pass in training mode measures them."""
+    norms = [m for m in model.modules() if isinstance(m, _NORMS)]
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average: this pass only
+    model.train()
+    try:
+        RecognizerForward(model)(clips)
+    finally:
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+        model.eval()
+
+
+def random_weights_(model: nn.Module,
+                    clip_shape: Sequence[int],
+                    seed: int = 0) -> nn.Module:
+    """Random weights whose logits depend on the input, in place.
+
+    A freshly built bLResNet zero-initialises each residual branch's last
+    BN and its head has weights of std 0.001: its logits are ~1e-7, so a
+    parity check on them would compare almost nothing. Weights drawn
+    naively (BN statistics included) let the input's share of the
+    activations fade stage by stage until the logits are a constant.
+    Here parameters are drawn at random and then each BN's running
+    statistics are measured on random clips, so every layer sees
+    normalised, input-dependent activations. The data preprocessor
+    (``mean``, ``std``) is left as configured.
+
+    Args:
+        model (nn.Module): A 2D recognizer; left in eval mode.
+        clip_shape (Sequence[int]): ``(T, 3, H, W)`` of one clip.
+        seed (int): Seed of the draw.
+
+    Returns:
+        nn.Module: ``model``.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        _draw_parameters_(model, generator)
+        clips = torch.randn(4, *clip_shape, generator=generator)
+        _calibrate_batch_norm_(model, clips)
+    return model
+
+
+def onnx_metadata(model: nn.Module, num_segments: int) -> Dict[str, str]:
+    """What a user of the ONNX file needs to feed it, as strings."""
+    preprocessor = getattr(model, 'data_preprocessor', None)
+    metadata = dict(
+        input_layout='N T C H W, RGB, normalised: (frame - mean) / std',
+        num_segments=str(num_segments),
+        num_classes=str(model.cls_head.num_classes))
+    for key in ('mean', 'std'):
+        value = getattr(preprocessor, key, None)
+        if value is not None:
+            values = [round(v, 4) for v in value.flatten().tolist()]
+            metadata[key] = str(values)
+    return metadata
+
+
+def export_onnx(model: nn.Module,
+                clip_shape: Sequence[int],
+                path: str,
+                metadata: Optional[Dict[str, str]] = None) -> None:
     """Export ``model`` to ``path`` with a dynamic batch axis.
 
     Args:
         model (nn.Module): A 2D recognizer (eval mode is set here).
-        clip_shape (Sequence[int]): ``(T, 3, H, W)`` of one clip.
-        path (str): Output ``.onnx`` file.
+        clip_shape (Sequence[int]): ``(T, 3, H, W)`` of one clip; the graph
+            takes ``(N, T, 3, H, W)``.
+        path (str): Output ``.onnx`` file, written as one file: the
+            weights are never put in a separate external-data file (which
+            a move of ``path`` alone would leave behind).
+        metadata (dict, optional): ``metadata_props`` of the file.
+
+    Raises:
+        RuntimeError: If the exporter wrote anything besides ``path``.
     """
-    wrapper = RecognizerForward(model.eval())
+    folder = osp.dirname(osp.abspath(path))
+    before = set(os.listdir(folder))
+    wrapper = RecognizerForward(model.eval()).eval()
     example = torch.randn(2, *clip_shape)
     batch = torch.export.Dim('batch', min=1, max=1024)
-    torch.onnx.export(
-        wrapper, (example, ),
-        path,
-        dynamo=True,
-        input_names=['clips'],
-        output_names=['logits'],
-        dynamic_shapes={'inputs': {0: batch}},
-        verbose=False)
+    with torch.enable_grad():  # the out-of-place (plain op) paths
+        program = torch.onnx.export(
+            wrapper, (example, ),
+            dynamo=True,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes={'inputs': {0: batch}},
+            verbose=False)
+    program.model.metadata_props.update(metadata or {})
+    program.save(path, external_data=False)
+    extra = set(os.listdir(folder)) - before - {osp.basename(path)}
+    if extra:
+        raise RuntimeError(f'the ONNX exporter wrote {sorted(extra)} next '
+                           f'to {path}; expected one self-contained file')
 
 
-def onnx_parity(model: nn.Module, path: str, clip_shape: Sequence[int],
+def onnx_parity(model: nn.Module,
+                path: str,
+                clip_shape: Sequence[int],
                 batch_sizes: Sequence[int] = (1, 3),
                 seed: int = 0) -> Dict[int, Dict[str, float]]:
     """Max abs difference of onnxruntime's logits to PyTorch's.
@@ -50,7 +160,8 @@ def onnx_parity(model: nn.Module, path: str, clip_shape: Sequence[int],
         model (nn.Module): The exported recognizer.
         path (str): The ``.onnx`` file.
         clip_shape (Sequence[int]): ``(T, 3, H, W)`` of one clip.
-        batch_sizes (Sequence[int]): Batch sizes to compare.
+        batch_sizes (Sequence[int]): Batch sizes ``N`` to compare, each on
+            its own random clips of shape (N, T, 3, H, W).
         seed (int): Seed of the random clips.
 
     Returns:
@@ -60,23 +171,51 @@ def onnx_parity(model: nn.Module, path: str, clip_shape: Sequence[int],
     import onnxruntime
     session = onnxruntime.InferenceSession(
         path, providers=['CPUExecutionProvider'])
-    wrapper = RecognizerForward(model.eval())
+    wrapper = RecognizerForward(model.eval()).eval()
     generator = torch.Generator().manual_seed(seed)
     results = {}
     for batch in batch_sizes:
         clips = torch.randn(batch, *clip_shape, generator=generator)
         with torch.no_grad():
-            expected = wrapper(clips).numpy()
-        (actual, ) = session.run(None, {'clips': clips.numpy()})
+            expected = wrapper(clips).cpu().numpy()
+        (actual, ) = session.run([OUTPUT_NAME], {INPUT_NAME: clips.numpy()})
+        if actual.shape != expected.shape:
+            raise RuntimeError(
+                f'{path}: onnxruntime gave logits of shape {actual.shape} '
+                f'for batch {batch}, PyTorch {expected.shape}')
         results[batch] = dict(
             max_abs_diff=float(np.abs(actual - expected).max()),
             logit_scale=float(np.abs(expected).max()))
     return results
 
 
-def replace_atomically(src: str, dst: str, overwrite: bool) -> None:
-    """Move ``src`` to ``dst``; refuse to replace ``dst`` unless asked."""
-    if osp.exists(dst) and not overwrite:
-        raise FileExistsError(f'{dst} exists; pass --overwrite to replace '
+def publish(draft: str, path: str, overwrite: bool) -> None:
+    """Move the finished ``draft`` to ``path`` in one atomic step.
+
+    Without ``overwrite`` a hard link creates ``path`` only if it does not
+    exist (no window in which another writer's file could be replaced);
+    with it, ``os.replace`` swaps the file. ``draft`` must be in the same
+    folder as ``path``.
+
+    Raises:
+        FileExistsError: If ``path`` exists and ``overwrite`` is False.
+    """
+    if overwrite:
+        os.replace(draft, path)
+        return
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        raise FileExistsError(
+            f'{path} exists; pass --overwrite to replace it') from None
+    os.unlink(draft)
+
+
+def check_destination(path: str, overwrite: bool) -> None:
+    """Fail before any work if ``path`` cannot or must not be written."""
+    if osp.exists(path) and not overwrite:
+        raise FileExistsError(f'{path} exists; pass --overwrite to replace '
                               'it')
-    os.replace(src, dst)
+    folder = osp.dirname(osp.abspath(path))
+    if not osp.isdir(folder):
+        raise FileNotFoundError(f'{path}: folder {folder} does not exist')

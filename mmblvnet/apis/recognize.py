@@ -1,67 +1,229 @@
 """Recognize a video file with MMAction2's inference API, checked.
 
-``mmaction.apis.init_recognizer`` and ``inference_recognizer`` do the work;
-this module adds what they leave out: a clear error for a missing, empty
-or undecodable video, a strict check that the checkpoint fits the model
-(``init_recognizer`` loads non-strictly and only logs mismatches), and
-label maps checked against the head's number of classes.
+``mmaction.apis.init_recognizer`` and ``inference_recognizer`` do the
+work. This module fits our configs to them and adds what they leave out:
+
+* the config's ``test_pipeline`` made to read a video file: configs of
+  frame data sets (``RawFrameDecode``, e.g. Something-Something v1) get
+  ``DecordInit`` / ``DecordDecode`` in its place, since
+  ``inference_recognizer`` feeds ``dict(filename=VIDEO, label=-1,
+  start_index=0, modality='RGB')``;
+* errors that name the file and the reason for a missing, empty or
+  undecodable video (``inference_recognizer`` says "type not supported"
+  for a missing file and lets a bare ``DECORDError`` through for a
+  corrupt one);
+* the checkpoint check of :class:`~mmblvnet.engine.StrictLoadHook`
+  (``init_recognizer`` loads non-strictly and only logs mismatches);
+* a check that the pipeline samples the model's ``num_segments`` frames;
+* label maps checked against the head's number of classes.
 """
+import copy
 import os.path as osp
+import re
+from types import SimpleNamespace
 from typing import List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
+from mmengine.dataset import Compose
 from mmengine.runner import CheckpointLoader
 from torch import nn
 
-from ..converters.key_rules import check_against_model
+from ..engine.strict_load_hook import StrictLoadHook
+
+# Transforms that open a video file given ``results['filename']``.
+_VIDEO_INITS = ('DecordInit', 'OpenCVInit', 'PyAVInit')
 
 
 class VideoError(ValueError):
     """A video that cannot be recognized, with the file and the reason."""
 
 
-def check_video(path: str) -> int:
-    """Return the frame count of a readable video, else raise VideoError.
+def _type_name(transform: dict) -> str:
+    kind = transform.get('type')
+    return getattr(kind, '__name__', str(kind))
+
+
+def check_video(path: str) -> None:
+    """Raise :class:`VideoError` unless ``path`` is a non-empty file.
+
+    Whether it decodes is found out by the test pipeline (see
+    :class:`NamedErrorPipeline`), which reads only the sampled frames.
 
     Args:
         path (str): Video file.
-
-    Returns:
-        int: Number of frames decord finds.
     """
-    if not osp.isfile(path):
+    if not osp.exists(path):
         raise VideoError(f'{path}: no such video file')
+    if not osp.isfile(path):
+        raise VideoError(f'{path}: not a file')
     if osp.getsize(path) == 0:
         raise VideoError(f'{path}: the file is empty')
-    import decord
-    try:
-        num_frames = len(decord.VideoReader(path))
-    except Exception as error:  # decord raises bare DECORDErrors
-        raise VideoError(f'{path}: cannot be decoded ({error})') from None
-    if num_frames == 0:
-        raise VideoError(f'{path}: the video has no frames')
-    return num_frames
+
+
+def video_test_pipeline(pipeline: Sequence[dict]) -> List[dict]:
+    """A copy of a test pipeline that reads a video file.
+
+    A pipeline that opens videos (``DecordInit``, ``OpenCVInit``,
+    ``PyAVInit``) is kept; one that reads frame folders gets ``DecordInit``
+    in front and ``DecordDecode`` in place of ``RawFrameDecode``, the
+    sampling, resizing and cropping stay the same.
+
+    Args:
+        pipeline (Sequence[dict]): The config's ``test_pipeline``.
+
+    Returns:
+        list[dict]: Transforms for ``inference_recognizer``.
+    """
+    names = [_type_name(transform) for transform in pipeline]
+    if any(name in _VIDEO_INITS for name in names):
+        return copy.deepcopy(list(pipeline))
+    if 'RawFrameDecode' not in names:
+        raise ValueError(
+            f'test_pipeline {names} reads neither videos (one of '
+            f'{_VIDEO_INITS}) nor frames (RawFrameDecode); give a config '
+            'whose test_pipeline opens a video file')
+    converted = [dict(type='DecordInit')]
+    for name, transform in zip(names, pipeline):
+        converted.append(
+            dict(type='DecordDecode') if name == 'RawFrameDecode' else
+            copy.deepcopy(transform))
+    return converted
+
+
+def model_num_segments(model: nn.Module) -> Optional[int]:
+    """Frames per clip the model expects: its backbone's or neck's
+    ``num_segments``, None when neither has one."""
+    for part in ('backbone', 'neck'):
+        num_segments = getattr(getattr(model, part, None), 'num_segments',
+                               None)
+        if num_segments is not None:
+            return num_segments
+    return None
+
+
+def check_sampled_frames(pipeline: Sequence[dict],
+                         num_segments: Optional[int]) -> None:
+    """Raise a ValueError when the pipeline samples other than T frames.
+
+    Args:
+        pipeline (Sequence[dict]): The config's ``test_pipeline``.
+        num_segments (int, optional): T of the model; None skips the check.
+    """
+    if num_segments is None:
+        return
+    for index, transform in enumerate(pipeline):
+        if 'num_clips' not in transform:
+            continue
+        frames = transform['num_clips'] * transform.get('clip_len', 1)
+        if frames != num_segments:
+            raise ValueError(
+                f'the model takes num_segments={num_segments} frames but '
+                f'test_pipeline[{index}] ({_type_name(transform)}) samples '
+                f"num_clips={transform['num_clips']} x clip_len="
+                f"{transform.get('clip_len', 1)} = {frames}; add "
+                f'--cfg-options test_pipeline.{index}.num_clips='
+                f'{num_segments}')
+
+
+class NamedErrorPipeline(Compose):
+    """MMAction2's ``Compose`` whose failures name the file and transform.
+
+    Raises:
+        VideoError: ``'<file>: <Transform> failed (<reason>)'`` when a
+            transform raises or drops the sample.
+    """
+
+    def __call__(self, data: dict) -> dict:
+        filename = data.get('filename', '<input>')
+        for transform in self.transforms:
+            name = type(transform).__name__
+            try:
+                data = transform(data)
+            except Exception as error:  # any transform: named, re-raised
+                hint = ('cannot be decoded (truncated, corrupt or not a '
+                        'video): ' if 'Init' in name or 'Decode' in name
+                        else '')
+                reason = ' '.join(str(error).split())[:300]
+                raise VideoError(
+                    f'{filename}: {hint}{name} failed '
+                    f'({type(error).__name__}: {reason})') from error
+            if data is None:
+                raise VideoError(f'{filename}: {name} dropped the sample')
+            if data.get('total_frames', 1) < 1:
+                raise VideoError(f'{filename}: the video has no frames')
+        return data
 
 
 def load_label_map(path: Optional[str], num_classes: int) -> List[str]:
-    """Class names, one per line of ``path`` (class indices without it).
+    """Class names, one per line of ``path``; class indices without it.
+
+    Args:
+        path (str, optional): Text file with one class name per line, in
+            class-index order (trailing blank lines are ignored).
+        num_classes (int): Classes of the model's head.
+
+    Returns:
+        list[str]: ``num_classes`` names.
 
     Raises:
-        ValueError: If the file's line count is not ``num_classes``.
+        ValueError: If the file has a blank line inside or its number of
+            names is not ``num_classes``.
     """
     if path is None:
         return [str(index) for index in range(num_classes)]
-    with open(path) as f:
-        names = [line.strip() for line in f if line.strip()]
+    with open(path, encoding='utf-8') as f:
+        names = [line.strip() for line in f.read().splitlines()]
+    while names and not names[-1]:
+        names.pop()
+    if '' in names:
+        raise ValueError(f'{path}, line {names.index("") + 1}: blank line; '
+                         'a label map has one class name per line')
     if len(names) != num_classes:
         raise ValueError(
             f'{path} names {len(names)} classes but the model has '
-            f'num_classes={num_classes}')
+            f'num_classes={num_classes}; give the label map of the data set '
+            'the checkpoint was trained on')
     return names
 
 
-def init_checked_recognizer(config: str, checkpoint: Optional[str],
+def load_checked_checkpoint(model: nn.Module, path: str) -> None:
+    """Load a checkpoint into ``model`` only if it fits strictly.
+
+    Runs the check of :class:`StrictLoadHook` (the one training and
+    ``tools/test.py`` run), so the message lists the keys and gives the
+    same hints (``num_classes``, IBM files to convert).
+
+    Args:
+        model (nn.Module): The recognizer.
+        path (str): An MMEngine checkpoint or a plain state dict.
+
+    Raises:
+        FileNotFoundError: If ``path`` is not a file.
+        CheckpointKeyError: If a key is missing, unexpected or misshapen.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: no such checkpoint file')
+    checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    # The hook reads only these attributes of a runner.
+    runner = SimpleNamespace(model=model, cfg={'load_from': path},
+                             work_dir='')
+    StrictLoadHook().after_load_checkpoint(runner, checkpoint)
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    model.load_state_dict({
+        re.sub(r'^module\.', '', key): value
+        for key, value in state_dict.items() if torch.is_tensor(value)
+    })
+
+
+def _check_device(device: str) -> None:
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError(f'--device {device}: CUDA is not available on '
+                         'this machine; use --device cpu')
+
+
+def init_checked_recognizer(config: str,
+                            checkpoint: Optional[str],
                             device: str = 'cpu',
                             cfg_options: Optional[dict] = None) -> nn.Module:
     """``init_recognizer`` with a strict check of the checkpoint's keys.
@@ -69,7 +231,7 @@ def init_checked_recognizer(config: str, checkpoint: Optional[str],
     Args:
         config (str): Config file.
         checkpoint (str, optional): Checkpoint file; None keeps the
-            random initialisation.
+            initialisation of the built model.
         device (str): Device of the model.
         cfg_options (dict, optional): Config keys to override.
 
@@ -77,30 +239,43 @@ def init_checked_recognizer(config: str, checkpoint: Optional[str],
         nn.Module: The recognizer in eval mode, with ``cfg`` attached.
     """
     from mmaction.apis import init_recognizer
+    _check_device(device)
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    model = init_recognizer(cfg, None, device=device)
+    model = init_recognizer(cfg, None, device='cpu')
     if checkpoint is not None:
-        if not osp.isfile(checkpoint):
-            raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
-        loaded = CheckpointLoader.load_checkpoint(checkpoint, 'cpu')
-        state_dict = loaded.get('state_dict', loaded)
-        check_against_model(state_dict, model.state_dict(), checkpoint)
-        model.load_state_dict(state_dict)
-    return model.eval()
+        load_checked_checkpoint(model, checkpoint)
+    return model.to(device).eval()
 
 
 def recognize(model: nn.Module, video: str,
               top_k: int = 5) -> List[Tuple[int, float]]:
-    """Top-k (class index, score) of a video, best first."""
+    """Top-k classes of a video file, best first.
+
+    Args:
+        model (nn.Module): A recognizer from
+            :func:`init_checked_recognizer`.
+        video (str): Video file.
+        top_k (int): How many classes (at most ``num_classes``).
+
+    Returns:
+        list[tuple[int, float]]: ``(class index, score)`` pairs; scores
+        as the head's ``average_clips`` gives them.
+    """
     from mmaction.apis import inference_recognizer
+    if top_k < 1:
+        raise ValueError(f'--top-k must be at least 1, got {top_k}')
     check_video(video)
-    with torch.no_grad():
-        result = inference_recognizer(model, video)
+    test_pipeline = model.cfg.get('test_pipeline')
+    if not test_pipeline:
+        raise ValueError('the config has no test_pipeline; inheriting a '
+                         'configs/_base_/datasets/*.py file gives one')
+    check_sampled_frames(test_pipeline, model_num_segments(model))
+    pipeline = NamedErrorPipeline(video_test_pipeline(test_pipeline))
+    result = inference_recognizer(model, video, test_pipeline=pipeline)
     scores = result.pred_score
-    top_k = min(top_k, scores.numel())
-    values, indices = scores.topk(top_k)
+    values, indices = scores.topk(min(top_k, scores.numel()))
     return [(int(i), float(v)) for i, v in zip(indices, values)]
 
 

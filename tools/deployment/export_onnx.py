@@ -4,74 +4,145 @@
         [--num-segments T] [--shape H W] [--overwrite]
         [--cfg-options KEY=VALUE ...]
 
-The graph maps normalised clips (N, T, 3, H, W) to logits (N, num_classes)
-with a dynamic batch axis. After export, onnxruntime and PyTorch run the
-same random clips at batch 1 and 3; the tool prints the max abs difference
-and exits with status 1, keeping no file, if it exceeds 1e-4 of the logit
-scale. CHECKPOINT ``none`` exports the randomly initialised model.
+The graph maps normalised clips (N, T, 3, H, W) to logits (N, num_classes),
+consensus over the T segments included, with a dynamic batch axis N; T, H
+and W are fixed at export (T defaults to the model's ``num_segments``,
+H W to 224 224). CHECKPOINT ``none`` exports random weights (drawn so
+that the logits depend on the input; for trying the export).
+
+After export, onnxruntime and PyTorch run the same random clips at batch
+1 and 3; the tool prints the max abs difference of the logits and the
+logit scale (the largest abs PyTorch logit), and exits with status 1,
+writing no file, if the difference exceeds 1e-4 of the logit scale. The
+file is written to a temporary name next to OUT.onnx and moved into place
+when it passed; an existing OUT.onnx is replaced only with --overwrite.
 """
 import argparse
 import os
+import pickle
 import sys
 import tempfile
 
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 
-from mmblvnet.apis.export import export_onnx, onnx_parity, replace_atomically
-from mmblvnet.apis.recognize import init_checked_recognizer
+from mmblvnet.apis.export import (
+    check_destination,
+    export_onnx,
+    onnx_metadata,
+    onnx_parity,
+    publish,
+    random_weights_,
+)
+from mmblvnet.apis.recognize import (
+    init_checked_recognizer,
+    model_num_segments,
+)
+from mmblvnet.converters.key_rules import CheckpointKeyError
 
 TOLERANCE = 1e-4  # of the logit scale
+BATCH_SIZES = (1, 3)
+
+_USER_ERRORS = (CheckpointKeyError, OSError, ValueError,
+                pickle.UnpicklingError)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Export a recognizer to ONNX with a parity check')
-    parser.add_argument('config')
-    parser.add_argument('checkpoint', help="checkpoint file, or 'none'")
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint',
+                        help="checkpoint file, or 'none' for random weights")
     parser.add_argument('out', help='output .onnx file')
-    parser.add_argument('--num-segments', type=int,
-                        help="frames T per clip (default: the backbone's "
-                        'num_segments)')
+    parser.add_argument(
+        '--num-segments', type=int, metavar='T',
+        help="frames per clip (default: the model's num_segments); sets "
+        'model.backbone.num_segments / model.neck.num_segments')
     parser.add_argument('--shape', type=int, nargs=2, default=(224, 224),
-                        metavar=('H', 'W'), help='frame size')
-    parser.add_argument('--overwrite', action='store_true')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+                        metavar=('H', 'W'),
+                        help='frame height and width (default 224 224)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace OUT.onnx if it exists')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys')
     return parser.parse_args(argv)
+
+
+def config_options(config: str, num_segments, cfg_options) -> dict:
+    """``--cfg-options`` plus ``num_segments`` for the backbone/neck."""
+    options = dict(cfg_options or {})
+    if num_segments is None:
+        return options
+    cfg = Config.fromfile(config)
+    if options:
+        cfg.merge_from_dict(options)
+    for part in ('backbone', 'neck'):
+        if 'num_segments' in (cfg.model.get(part) or {}):
+            options[f'model.{part}.num_segments'] = num_segments
+    return options
+
+
+def build_model(args: argparse.Namespace):
+    """The recognizer and the (T, 3, H, W) shape of one clip."""
+    options = config_options(args.config, args.num_segments,
+                             args.cfg_options)
+    none = args.checkpoint.lower() == 'none'
+    model = init_checked_recognizer(args.config,
+                                    None if none else args.checkpoint,
+                                    'cpu', options)
+    num_segments = args.num_segments or model_num_segments(model)
+    if num_segments is None:
+        raise ValueError('the model has no num_segments; give '
+                         '--num-segments T')
+    if min(args.shape) < 1:
+        raise ValueError(f'--shape {args.shape}: H and W must be positive')
+    clip_shape = (num_segments, 3, *args.shape)
+    if none:
+        random_weights_(model, clip_shape)
+    return model, clip_shape
+
+
+def report(results: dict) -> float:
+    """Print one line per batch size; return the worst relative diff."""
+    worst = 0.0
+    for batch, result in results.items():
+        relative = result['max_abs_diff'] / max(result['logit_scale'],
+                                                1e-12)
+        worst = max(worst, relative)
+        print(f'batch {batch}: max abs diff {result["max_abs_diff"]:.3g} '
+              f'at logit scale {result["logit_scale"]:.3g} '
+              f'({relative:.2g} of the scale)')
+    return worst
+
+
+def export_checked(args: argparse.Namespace) -> int:
+    check_destination(args.out, args.overwrite)
+    model, clip_shape = build_model(args)
+    folder = os.path.dirname(os.path.abspath(args.out))
+    with tempfile.TemporaryDirectory(dir=folder,
+                                     prefix='.export_onnx-') as scratch:
+        draft = os.path.join(scratch, 'model.onnx')
+        export_onnx(model, clip_shape, draft,
+                    onnx_metadata(model, clip_shape[0]))
+        worst = report(onnx_parity(model, draft, clip_shape, BATCH_SIZES))
+        if worst > TOLERANCE:
+            print(f'error: onnxruntime differs from PyTorch by {worst:.2g} '
+                  f'of the logit scale (> {TOLERANCE}); {args.out} was not '
+                  'written', file=sys.stderr)
+            return 1
+        publish(draft, args.out, args.overwrite)
+    shape = ', '.join(map(str, clip_shape))
+    print(f'wrote {args.out}: clips (N, {shape}) -> logits '
+          f'(N, {model.cls_head.num_classes}), N dynamic')
+    return 0
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    options = dict(args.cfg_options or {})
-    if args.num_segments is not None:
-        options['model.backbone.num_segments'] = args.num_segments
-    if os.path.exists(args.out) and not args.overwrite:
-        print(f'error: {args.out} exists; pass --overwrite to replace it',
-              file=sys.stderr)
+    try:
+        return export_checked(args)
+    except _USER_ERRORS as error:
+        print(f'error: {error}', file=sys.stderr)
         return 1
-    checkpoint = None if args.checkpoint == 'none' else args.checkpoint
-    model = init_checked_recognizer(args.config, checkpoint, 'cpu', options)
-    clip_shape = (model.backbone.num_segments, 3, *args.shape)
-    folder = os.path.dirname(os.path.abspath(args.out))
-    with tempfile.TemporaryDirectory(dir=folder) as scratch:
-        draft = os.path.join(scratch, 'model.onnx')
-        export_onnx(model, clip_shape, draft)
-        worst = 0.0
-        for batch, result in onnx_parity(model, draft, clip_shape).items():
-            relative = result['max_abs_diff'] / max(result['logit_scale'],
-                                                    1e-12)
-            worst = max(worst, relative)
-            print(f'batch {batch}: max abs diff {result["max_abs_diff"]:.3g}'
-                  f' at logit scale {result["logit_scale"]:.3g} '
-                  f'({relative:.2g} of the scale)')
-        if worst > TOLERANCE:
-            print(f'error: onnxruntime differs from PyTorch by {worst:.2g} '
-                  f'of the logit scale (> {TOLERANCE}); nothing written',
-                  file=sys.stderr)
-            return 1
-        replace_atomically(draft, args.out, args.overwrite)
-    shape = ', '.join(map(str, clip_shape))
-    print(f'wrote {args.out} (input clips (N, {shape}), output logits)')
-    return 0
 
 
 if __name__ == '__main__':

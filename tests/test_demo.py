@@ -1,0 +1,193 @@
+"""tools/demo.py: top-k labels of a real video through MMAction2's API."""
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import run
+from mmaction.registry import MODELS
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import save_checkpoint
+
+from mmblvnet.apis.export import random_weights_
+from mmblvnet.datasets.synthetic import write_video
+
+REPO = Path(__file__).resolve().parents[1]
+PAPER = REPO / 'configs' / 'blvnet_tam_r50_8x.py'
+NUM_CLASSES = 5
+
+# The paper's model at T=4, 5 classes, reading 64x64 frames of a video.
+SMALL_CONFIG = f"""
+_base_ = [{str(PAPER)!r}]
+model = dict(
+    backbone=dict(num_segments=4), cls_head=dict(num_classes={NUM_CLASSES}))
+test_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=4,
+         test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(64, 64), keep_ratio=False),
+    dict(type='FormatShape', input_format='NCHW'),
+    dict(type='PackActionInputs'),
+]
+"""
+
+# The same model on a frame-folder pipeline, as the Something-Something v1
+# configs have it.
+RAWFRAMES_CONFIG = SMALL_CONFIG.split('test_pipeline')[0] + """
+test_pipeline = [
+    dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=4,
+         test_mode=True),
+    dict(type='RawFrameDecode'),
+    dict(type='Resize', scale=(64, 64), keep_ratio=False),
+    dict(type='FormatShape', input_format='NCHW'),
+    dict(type='PackActionInputs'),
+]
+"""
+
+
+def load_tool(relative):
+    spec = importlib.util.spec_from_file_location(
+        relative.replace('/', '_').removesuffix('.py'), REPO / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+demo = load_tool('tools/demo.py')
+
+
+@pytest.fixture(scope='module')
+def files(tmp_path_factory):
+    """Configs, a checkpoint of random weights and a 16-frame video."""
+    init_default_scope('mmaction')
+    root = tmp_path_factory.mktemp('demo')
+    config = root / 'small.py'
+    config.write_text(SMALL_CONFIG)
+    (root / 'rawframes.py').write_text(RAWFRAMES_CONFIG)
+    model = random_weights_(MODELS.build(Config.fromfile(config).model),
+                            (4, 3, 64, 64))
+    save_checkpoint({'state_dict': model.state_dict()}, str(root / 'w.pth'))
+    frames = np.random.default_rng(0).integers(
+        0, 256, (16, 64, 64, 3), dtype=np.uint8)
+    write_video(str(root / 'clip.mp4'), frames)
+    return root
+
+
+def demo_args(files, *options, video=None, config='small.py'):
+    video = files / 'clip.mp4' if video is None else video
+    return [str(video), str(files / config), str(files / 'w.pth'), *options]
+
+
+def call(files, *options, **kwargs):
+    """``tools/demo.py`` in this process; returns its exit status."""
+    return demo.main(demo_args(files, *options, **kwargs))
+
+
+def predictions(text):
+    return re.findall(r'^(\S+): (\d\.\d{4})$', text, flags=re.M)
+
+
+def test_prints_exactly_k_class_indices_best_first(files, capsys):
+    assert call(files, '--top-k', '3') == 0
+    out = capsys.readouterr().out
+    found = predictions(out)
+    assert len(found) == 3 == len(out.splitlines())
+    assert {index for index, _ in found} <= set('01234')
+    scores = [float(score) for _, score in found]
+    assert scores == sorted(scores, reverse=True)
+    assert scores[0] > scores[-1]  # random weights, not a uniform output
+
+
+def test_label_map_names_the_classes(files, tmp_path, capsys):
+    names = ['push', 'pull', 'lift', 'drop', 'spin']
+    label_map = tmp_path / 'labels.txt'
+    label_map.write_text('\n'.join(names) + '\n\n')
+    assert call(files, '--label-map', str(label_map)) == 0
+    found = predictions(capsys.readouterr().out)
+    assert len(found) == 5 and {name for name, _ in found} == set(names)
+
+
+def test_frame_folder_config_reads_the_video_file(files, capsys):
+    assert call(files, '--top-k', '2', config='rawframes.py') == 0
+    assert len(predictions(capsys.readouterr().out)) == 2
+
+
+def bad_video(files, tmp_path, kind):
+    """The video missing, empty, cut in half or replaced by garbage.
+
+    (Damaged frame data behind an intact header is left out: ffmpeg
+    conceals some such damage, so whether decoding fails varies.)
+    """
+    video = tmp_path / f'{kind}.mp4'
+    data = (files / 'clip.mp4').read_bytes()
+    if kind == 'cut':
+        video.write_bytes(data[:len(data) // 2])
+    elif kind == 'garbage':
+        video.write_bytes(b'not a video' * 100)
+    elif kind == 'empty':
+        video.write_bytes(b'')
+    return video
+
+
+@pytest.mark.parametrize('kind,reason', [
+    ('missing', 'no such video file'),
+    ('empty', 'the file is empty'),
+    ('cut', 'cannot be decoded'),
+    ('garbage', 'cannot be decoded'),
+])
+def test_bad_video_is_an_error_naming_file_and_reason(
+        files, tmp_path, capsys, kind, reason):
+    video = bad_video(files, tmp_path, kind)
+    assert call(files, video=video) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ''
+    assert captured.err.startswith(f'error: {video}: {reason}')
+
+
+def test_command_prints_only_k_lines_and_exits_1_on_a_bad_video(
+        files, tmp_path):
+    tool = [sys.executable, 'tools/demo.py']
+    result = run([*tool, *demo_args(files, '--top-k', '2')])
+    assert result.returncode == 0, result.stderr
+    assert len(predictions(result.stdout)) == 2
+    assert len(result.stdout.splitlines()) == 2  # logs go to stderr
+    video = bad_video(files, tmp_path, 'garbage')
+    result = run([*tool, *demo_args(files, video=video)])
+    assert result.returncode == 1
+    assert result.stdout == ''
+    assert f'error: {video}: cannot be decoded' in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+def test_label_map_of_other_length_is_refused(files, tmp_path, capsys):
+    label_map = tmp_path / 'labels.txt'
+    label_map.write_text('a\nb\n')
+    assert call(files, '--label-map', str(label_map)) == 1
+    assert (f'{label_map} names 2 classes but the model has num_classes=5'
+            in capsys.readouterr().err)
+
+
+def test_checkpoint_of_other_classes_is_refused_with_the_hint(files, capsys):
+    assert call(files, '--cfg-options',
+                'model.cls_head.num_classes=7') == 1
+    err = capsys.readouterr().err
+    assert 'nothing was loaded' in err
+    assert '--cfg-options model.cls_head.num_classes=5' in err
+
+
+def test_pipeline_sampling_other_than_num_segments_is_refused(files,
+                                                              capsys):
+    assert call(files, '--cfg-options',
+                'test_pipeline.1.num_clips=8') == 1
+    assert ('takes num_segments=4 frames but test_pipeline[1] '
+            '(SampleFrames) samples num_clips=8'
+            in capsys.readouterr().err)
+
+
+def test_top_k_below_one_is_refused(files, capsys):
+    assert call(files, '--top-k', '0') == 1
+    assert '--top-k must be at least 1, got 0' in capsys.readouterr().err

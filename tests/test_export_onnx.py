@@ -1,0 +1,156 @@
+"""tools/deployment/export_onnx.py: ONNX graph equal to PyTorch's logits."""
+import contextlib
+import importlib.util
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+from mmaction.registry import MODELS
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import save_checkpoint
+
+from mmblvnet.apis.export import random_weights_
+
+REPO = Path(__file__).resolve().parents[1]
+PAPER = REPO / 'configs' / 'blvnet_tam_r50_8x.py'
+T, SIZE, NUM_CLASSES = 4, 64, 5
+SMALL_CONFIG = f"""
+_base_ = [{str(PAPER)!r}]
+model = dict(
+    backbone=dict(num_segments={T}), cls_head=dict(num_classes={NUM_CLASSES}))
+"""
+
+
+def load_tool(relative):
+    spec = importlib.util.spec_from_file_location(
+        relative.replace('/', '_').removesuffix('.py'), REPO / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+tool = load_tool('tools/deployment/export_onnx.py')
+
+
+@pytest.fixture(scope='module')
+def small(tmp_path_factory):
+    """The small config, and a checkpoint of random weights."""
+    init_default_scope('mmaction')
+    root = tmp_path_factory.mktemp('export')
+    config = root / 'small.py'
+    config.write_text(SMALL_CONFIG)
+    model = random_weights_(MODELS.build(Config.fromfile(config).model),
+                            (T, 3, SIZE, SIZE), seed=1)
+    save_checkpoint({'state_dict': model.state_dict()}, str(root / 'w.pth'))
+    return dict(config=str(config), checkpoint=str(root / 'w.pth'),
+                model=model.eval())
+
+
+def export_args(small, out, *options, checkpoint=None):
+    return [small['config'], checkpoint or small['checkpoint'], str(out),
+            '--shape', str(SIZE), str(SIZE), *options]
+
+
+def parity_lines(text):
+    """{batch: (max abs diff, logit scale, relative)} from the output."""
+    lines = re.findall(r'^batch (\d+): max abs diff (\S+) at logit scale '
+                       r'(\S+) \((\S+) of the scale\)$', text, flags=re.M)
+    return {int(b): tuple(map(float, rest)) for b, *rest in lines}
+
+
+@pytest.fixture(scope='module')
+def exported(small, tmp_path_factory):
+    """The small model exported from its checkpoint, and the tool's output."""
+    out = tmp_path_factory.mktemp('onnx') / 'small.onnx'
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = tool.main(export_args(small, out))
+    return dict(out=out, code=code, text=stdout.getvalue())
+
+
+def logits(model, clips):
+    """PyTorch logits (N, num_classes) of clips (N, T, 3, H, W)."""
+    with torch.no_grad():
+        feats, _ = model.extract_feat(clips, stage='head', test_mode=True)
+    return feats.numpy()
+
+
+def test_random_weights_give_logits_that_depend_on_the_clip(small):
+    clips = torch.randn(2, T, 3, SIZE, SIZE,
+                        generator=torch.Generator().manual_seed(0))
+    out = logits(small['model'], clips)
+    # Otherwise a parity check would compare constants (biases).
+    assert np.abs(out[0] - out[1]).max() > 0.2 * np.abs(out).max()
+
+
+def test_tool_reports_parity_at_batch_1_and_3(exported):
+    assert exported['code'] == 0, exported['text']
+    found = parity_lines(exported['text'])
+    assert sorted(found) == [1, 3]
+    for diff, scale, relative in found.values():
+        assert scale > 0.5  # real logits, not the ~1e-7 of a fresh model
+        assert diff <= 1e-4 * scale and relative <= 1e-4
+
+
+@pytest.mark.parametrize('batch', [1, 3])
+def test_written_file_alone_matches_pytorch(small, exported, batch):
+    out = exported['out']
+    assert [p.name for p in out.parent.iterdir()] == [out.name]
+    session = onnxruntime.InferenceSession(
+        str(out), providers=['CPUExecutionProvider'])
+    (clips_in, ) = session.get_inputs()
+    assert clips_in.name == 'clips'
+    assert clips_in.shape[1:] == [T, 3, SIZE, SIZE]
+    assert isinstance(clips_in.shape[0], str)  # dynamic batch axis
+    clips = torch.randn(batch, T, 3, SIZE, SIZE,
+                        generator=torch.Generator().manual_seed(batch))
+    (actual, ) = session.run(None, {'clips': clips.numpy()})
+    expected = logits(small['model'], clips)
+    assert actual.shape == (batch, NUM_CLASSES)
+    scale = np.abs(expected).max()
+    assert np.abs(actual - expected).max() <= 1e-4 * scale
+
+
+def test_file_carries_what_a_user_must_feed_it(exported):
+    meta = {p.key: p.value for p in onnx.load(
+        str(exported['out']), load_external_data=False).metadata_props}
+    assert meta['num_segments'] == str(T)
+    assert meta['num_classes'] == str(NUM_CLASSES)
+    assert meta['mean'] == '[123.675, 116.28, 103.53]'
+    assert meta['std'] == '[58.395, 57.12, 57.375]'
+
+
+def test_existing_file_is_kept_unless_overwrite(small, tmp_path, capsys):
+    out = tmp_path / 'model.onnx'
+    out.write_bytes(b'keep me')
+    assert tool.main(export_args(small, out, checkpoint='none')) == 1
+    assert 'exists; pass --overwrite' in capsys.readouterr().err
+    assert out.read_bytes() == b'keep me'
+    assert tool.main(export_args(small, out, '--overwrite',
+                                 checkpoint='none')) == 0
+    found = parity_lines(capsys.readouterr().out)
+    assert all(scale > 0.5 for _, scale, _ in found.values())
+    onnx.checker.check_model(str(out))
+    assert [p.name for p in tmp_path.iterdir()] == ['model.onnx']
+
+
+def test_parity_failure_exits_non_zero_and_writes_nothing(
+        small, tmp_path, monkeypatch, capsys):
+    export_onnx = tool.export_onnx
+
+    def export_then_change_the_model(model, *args, **kwargs):
+        export_onnx(model, *args, **kwargs)
+        with torch.no_grad():
+            model.cls_head.fc_cls.bias.add_(0.01)
+
+    monkeypatch.setattr(tool, 'export_onnx', export_then_change_the_model)
+    out = tmp_path / 'model.onnx'
+    assert tool.main(export_args(small, out)) == 1
+    assert 'of the logit scale (> 0.0001)' in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
