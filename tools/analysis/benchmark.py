@@ -21,8 +21,9 @@ TSN-R50):
 - Training peak memory: the most bytes held at once during one training
   step (after the warm-up steps, so the momentum buffers exist), counting
   parameters, buffers, optimizer state, inputs, activations and
-  gradients. On CPU, :class:`LiveStorageTracker` follows every tensor
-  storage (see its docstring); on CUDA, the rise of
+  gradients. On CPU,
+  :class:`~mmblvnet.utils.profiling.LiveStorageTracker` follows every
+  tensor storage (see its docstring); on CUDA, the rise of
   ``torch.cuda.max_memory_allocated`` during the step plus the step's own
   state (the other models stay resident).
 
@@ -38,14 +39,11 @@ import argparse
 import contextlib
 import functools
 import platform
-import statistics
 import time
-import weakref
 from pathlib import Path
 from typing import (
     Callable,
     Dict,
-    Iterable,
     Iterator,
     List,
     Optional,
@@ -55,16 +53,21 @@ from typing import (
 
 import torch
 from mmaction.registry import MODELS
-from mmaction.structures import ActionDataSample
 from mmengine.config import Config, ConfigDict
 from mmengine.hub import get_config
 from mmengine.registry import init_default_scope
 from torch import Tensor, nn
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
 from mmblvnet.models.common.tam import TAM
 from mmblvnet.utils.complexity import recognizer_complexity
+from mmblvnet.utils.profiling import (
+    TrainStep,
+    inference,
+    interleaved_medians,
+    seconds,
+    synchronize,
+    train_peak_bytes,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 BLVNET_CONFIG = REPO / 'configs' / 'blvnet_tam_r50_8x.py'
@@ -75,89 +78,6 @@ MMACTION_CONFIGS = {
     'tsn_imagenet-pretrained-r50_8xb32-1x1x16-50e_sthv2-rgb.py',
 }
 MIB = 2**20
-
-
-class LiveStorageTracker(TorchDispatchMode):
-    """Peak bytes of live tensor storages while the mode is active.
-
-    Every aten op runs through :meth:`__torch_dispatch__`. A returned
-    tensor whose schema says it is freshly allocated (no alias annotation:
-    not a view, not an in-place or ``out=`` result) adds its storage's
-    ``nbytes`` to the live total, and a ``weakref.finalize`` on the storage
-    subtracts them when the storage is freed (PyTorch keeps one Python
-    object per storage alive as long as the storage, so the finalizer runs
-    exactly at deallocation). A storage seen again whose size changed
-    (``resize_``) is re-counted. Tensors that exist before the mode starts
-    (parameters, optimizer state, inputs) are added with :meth:`track`, so
-    the peak covers everything a step holds. Views share their base's
-    storage and count once.
-
-    Not seen: scratch memory that a kernel allocates and frees inside one
-    op (e.g. oneDNN workspaces) and allocator overhead, so the peak is a
-    lower bound of the process's resident memory, like
-    ``torch.cuda.max_memory_allocated`` on a GPU.
-
-    Example:
-        >>> with LiveStorageTracker() as tracker:
-        ...     tracker.track(model.parameters())
-        ...     train_step()
-        >>> tracker.peak_bytes
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.live_bytes = 0
-        self.peak_bytes = 0
-        self._sizes: Dict[int, int] = {}
-        self._finalizers: List[weakref.finalize] = []
-
-    def track(self, tensors: Iterable[Tensor]) -> None:
-        """Count the storages of tensors that already exist."""
-        for tensor in tensors:
-            self._register(tensor)
-
-    def _register(self, tensor: Tensor) -> None:
-        if tensor.layout != torch.strided or tensor.device.type == 'meta':
-            return
-        storage = tensor.untyped_storage()
-        key = storage._cdata
-        nbytes = storage.nbytes()
-        if key in self._sizes:
-            self._add(nbytes - self._sizes[key])
-        else:
-            self._finalizers.append(
-                weakref.finalize(storage, self._release, key))
-            self._add(nbytes)
-        self._sizes[key] = nbytes
-
-    def _add(self, nbytes: int) -> None:
-        self.live_bytes += nbytes
-        self.peak_bytes = max(self.peak_bytes, self.live_bytes)
-
-    def _release(self, key: int) -> None:
-        self.live_bytes -= self._sizes.pop(key)
-
-    def _is_tracked(self, tensor: Tensor) -> bool:
-        return (tensor.layout == torch.strided
-                and tensor.device.type != 'meta'
-                and tensor.untyped_storage()._cdata in self._sizes)
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        values = out if isinstance(out, tuple) else (out, )
-        for returned, value in zip(func._schema.returns, values):
-            fresh = returned.alias_info is None
-            for tensor in tree_flatten(value)[0]:
-                if isinstance(tensor, Tensor) and (
-                        fresh or self._is_tracked(tensor)):
-                    self._register(tensor)
-        return out
-
-    def __exit__(self, *exc_info):
-        for finalizer in self._finalizers:
-            finalizer.detach()
-        self._finalizers.clear()
-        return super().__exit__(*exc_info)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -235,142 +155,10 @@ def check_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-def _seconds(run: Callable[[], object], device: torch.device) -> float:
-    _synchronize(device)
-    start = time.perf_counter()
-    run()
-    _synchronize(device)
-    return time.perf_counter() - start
-
-
-def interleaved_medians(runs: Dict[str, Callable[[], object]], repeats: int,
-                        warmup: int,
-                        device: torch.device) -> Dict[str, float]:
-    """Median wall time of each run, the runs taking turns.
-
-    Taking turns (A, B, C, A, B, C, ...) spreads any change in the load of
-    a shared machine over all models, so their ratios stay fair.
-
-    Args:
-        runs (dict[str, callable]): Closures to time, by model key.
-        repeats (int): Timed calls of each.
-        warmup (int): Untimed calls of each first.
-        device (torch.device): Synchronized around each timed call.
-
-    Returns:
-        dict[str, float]: Median seconds per key.
-    """
-    for run in runs.values():
-        for _ in range(warmup):
-            run()
-    times = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            times[name].append(_seconds(run, device))
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def random_clips(batch: int, frames: int, size: int,
                  device: torch.device) -> Tensor:
     """Normalized-looking clips of shape (batch, frames, 3, size, size)."""
     return torch.randn(batch, frames, 3, size, size, device=device)
-
-
-def inference(model: nn.Module, clips: Tensor, amp: bool = False) -> Tensor:
-    """Class scores of a 2D recognizer, frames to logits.
-
-    Args:
-        model (nn.Module): A ``Recognizer2D`` in eval mode.
-        clips (torch.Tensor): Clips of shape (N, T, 3, H, W).
-        amp (bool): Autocast to float16 (CUDA).
-
-    Returns:
-        torch.Tensor: Scores of shape (N, num_classes).
-    """
-    with torch.inference_mode(), torch.autocast(
-            clips.device.type, dtype=torch.float16, enabled=amp):
-        scores, _ = model.extract_feat(clips, stage='head', test_mode=True)
-    return scores
-
-
-class TrainStep:
-    """One SGD step (momentum 0.9) of a recognizer on fixed clips.
-
-    Args:
-        model (nn.Module): A ``Recognizer2D``; set to train mode here.
-        clips (torch.Tensor): Clips of shape (N, T, 3, H, W).
-        num_classes (int): Classes of the head (labels cycle over them).
-    """
-
-    def __init__(self, model: nn.Module, clips: Tensor,
-                 num_classes: int) -> None:
-        self.model = model.train()
-        self.clips = clips
-        self.samples = [
-            ActionDataSample().set_gt_label(i % num_classes)
-            for i in range(clips.shape[0])
-        ]
-        self.optimizer = torch.optim.SGD(
-            model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
-
-    def __call__(self) -> None:
-        """Forward, backward, SGD step; the gradients are then freed."""
-        losses = self.model.loss(self.clips, self.samples)
-        loss, _ = self.model.parse_losses(losses)
-        loss.backward()
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-
-    def state(self) -> Iterator[Tensor]:
-        """Tensors held between steps: parameters, buffers, momentum
-        buffers and the input clips."""
-        yield from self.model.parameters()
-        yield from self.model.buffers()
-        for state in self.optimizer.state.values():
-            yield from (v for v in state.values() if isinstance(v, Tensor))
-        yield self.clips
-
-
-def storage_bytes(tensors: Iterable[Tensor]) -> int:
-    """Bytes of the distinct storages behind ``tensors``."""
-    sizes = {}
-    for tensor in tensors:
-        storage = tensor.untyped_storage()
-        sizes[storage._cdata] = storage.nbytes()
-    return sum(sizes.values())
-
-
-def train_peak_bytes(step: TrainStep) -> int:
-    """Peak bytes held during one training step, its state included.
-
-    On CPU the peak of :class:`LiveStorageTracker`; on CUDA the rise of
-    ``torch.cuda.max_memory_allocated`` over the memory allocated before
-    the step, plus the step's own state (other models may be resident).
-
-    Args:
-        step (TrainStep): The step, already run once (momentum exists).
-
-    Returns:
-        int: Peak bytes.
-    """
-    device = step.clips.device
-    if device.type == 'cuda':
-        _synchronize(device)
-        before = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        step()
-        _synchronize(device)
-        rise = torch.cuda.max_memory_allocated(device) - before
-        return rise + storage_bytes(step.state())
-    with LiveStorageTracker() as tracker:
-        tracker.track(step.state())
-        step()
-    return tracker.peak_bytes
 
 
 @contextlib.contextmanager
@@ -391,12 +179,12 @@ def timed_tam_calls(model: nn.Module,
 
         @functools.wraps(method)
         def wrapper(*args, **kwargs):
-            _synchronize(device)
+            synchronize(device)
             start = time.perf_counter()
             try:
                 return method(*args, **kwargs)
             finally:
-                _synchronize(device)
+                synchronize(device)
                 elapsed[0] += time.perf_counter() - start
 
         return wrapper
@@ -431,7 +219,7 @@ def tam_time_share(backbone: nn.Module, frames: Tensor, repeats: int,
             backbone(frames)
         tam[0] = 0.0
         total = sum(
-            _seconds(lambda: backbone(frames), device)
+            seconds(lambda: backbone(frames), device)
             for _ in range(repeats))
     return tam[0] / total
 
@@ -462,8 +250,8 @@ def measure(models: Dict[str, nn.Module], args: argparse.Namespace,
                scale: Callable[[float], float]) -> None:
         medians = interleaved_medians(runs, args.repeats, args.warmup,
                                       device)
-        for name, seconds in medians.items():
-            results[name][key] = scale(seconds)
+        for name, median_s in medians.items():
+            results[name][key] = scale(median_s)
 
     for batch in args.batch_sizes:
         clips = random_clips(batch, args.frames, args.size, device)

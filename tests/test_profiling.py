@@ -1,0 +1,78 @@
+"""mmblvnet.utils.profiling: the measurements behind benchmarks and study."""
+from pathlib import Path
+
+import torch
+from mmaction.registry import MODELS
+from mmengine.config import Config
+
+from mmblvnet.utils.profiling import (
+    LiveStorageTracker,
+    TrainStep,
+    interleaved_medians,
+    train_peak_bytes,
+)
+
+MIB = 2**20
+DEMO_CONFIG = str(Path(__file__).resolve().parents[1] / 'configs' / 'demo' /
+                  'blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py')
+
+
+def test_tracker_peak_on_a_known_allocation_pattern():
+    with LiveStorageTracker() as tracker:
+        a = torch.empty(MIB, dtype=torch.uint8)
+        b = torch.zeros(2 * MIB, dtype=torch.uint8)
+        view = b.view(2, -1)  # views and in-place ops allocate nothing
+        b.add_(1)
+        view.mul_(2)
+        del a
+        c = torch.ones(MIB // 2, dtype=torch.uint8)
+        assert tracker.live_bytes == 2 * MIB + MIB // 2
+        del b, view, c
+        assert tracker.live_bytes == 0
+    assert tracker.peak_bytes == 3 * MIB
+
+
+def test_tracker_counts_tracked_state_and_backward():
+    x = torch.ones(MIB // 4, requires_grad=True)  # 1 MiB of float32
+    with LiveStorageTracker() as tracker:
+        tracker.track([x, x.view(2, -1)])  # one storage, counted once
+        assert tracker.live_bytes == MIB
+        y = x.exp()  # saved for backward
+        y.sum().backward()  # + the gradient (two scalars on the way)
+        del y
+        assert tracker.live_bytes == 2 * MIB  # x and x.grad
+        x.grad = None
+        assert tracker.live_bytes == MIB
+    assert 3 * MIB <= tracker.peak_bytes <= 3 * MIB + 64
+
+
+def test_tracker_counts_resized_storages():
+    with LiveStorageTracker() as tracker:
+        grown = torch.empty(0)
+        grown.resize_(1000)
+        assert tracker.live_bytes == 4000
+
+
+def test_interleaved_medians_take_turns_and_return_medians():
+    calls = []
+    runs = {name: (lambda name=name: calls.append(name)) for name in 'ab'}
+    medians = interleaved_medians(runs, repeats=3, warmup=1,
+                                  device=torch.device('cpu'))
+    assert calls == ['a', 'b'] + ['a', 'b'] * 3
+    assert set(medians) == {'a', 'b'} and min(medians.values()) >= 0
+
+
+def test_train_step_peak_covers_state_and_activations():
+    cfg = Config.fromfile(DEMO_CONFIG)
+    model = MODELS.build(cfg.model)
+    step = TrainStep(model, torch.randn(2, 8, 3, 32, 32), num_classes=6)
+    before = [p.detach().clone() for p in model.parameters()]
+    step()
+    assert any(not torch.equal(b, p) for b, p in
+               zip(before, model.parameters()))  # SGD changed weights
+    assert all(p.grad is None for p in model.parameters())
+    params = sum(p.numel() * 4 for p in model.parameters())
+    peak = train_peak_bytes(step)
+    # weights + momentum + gradients at least, plus activations
+    assert peak > 3 * params
+    assert peak < 3 * params + 400 * MIB
