@@ -30,7 +30,7 @@ def _fmt(value: Optional[float], spec: str = '.1%') -> str:
 def results_table(results: List[Dict]) -> str:
     """One markdown row per model, T and setting (seeds averaged)."""
     lines = [
-        '| model | T | setting | runs | top-1 | worst pair | iters | '
+        '| model | T | setting | runs | top-1 | worst pair order | iters | '
         'GFLOPs | params (M) | train peak mem (MB) | latency b1 (ms) |',
         '|---|---|---|---|---|---|---|---|---|---|---|'
     ]
@@ -148,7 +148,9 @@ def answers(results: List[Dict]) -> List[str]:
         f'1. **Cost.** At T=8, bLVNet-TAM-50 needs '
         f'{_ratio(flops[tam], flops[tsm])} the GFLOPs of TSM-R50 and '
         f'{_ratio(memory[tam], memory[tsn])} the training memory of '
-        f'TSN-R50 ({_ratio(memory[tam], memory[tsm])} of TSM-R50). ' +
+        f'TSN-R50 ({_ratio(memory[tam], memory[tsm])} of TSM-R50) at '
+        f'these small frames, where weights and optimizer state weigh most '
+        f'(at 224x224 see docs/benchmarks.md). ' +
         ('Not measured in this run.' if cheaper is None else
          'This agrees with the paper.' if cheaper else
          'This disagrees with the paper.'))
@@ -158,11 +160,12 @@ def answers(results: List[Dict]) -> List[str]:
                      'worst', model=m, **std) for m in top}
     out.append(
         f'2. **Temporal dependencies.** On classes that differ only in '
-        f'frame order, per-frame TSN reaches {_fmt(top[tsn])} (worst pair '
-        f'{_fmt(pair[tsn])}; a model blind to order is at 50% of a pair), '
+        f'frame order, per-frame TSN reaches {_fmt(top[tsn])} top-1 (order '
+        f'accuracy on its worst pair {_fmt(pair[tsn])}; 50% is blind to '
+        f'order), '
         f'bLVNet-50 without TAM (only the local fusion of a big-little '
         f'frame pair) {_fmt(top["bLVNet-50"])}, and with TAM '
-        f'{_fmt(top[tam])} (worst pair {_fmt(pair[tam])}). ' + _verdict(
+        f'{_fmt(top[tam])} (worst pair order {_fmt(pair[tam])}). ' + _verdict(
             compare(top[tam], top['bLVNet-50'], clips),
             ('TAM adds what local fusion cannot, as the paper says.',
              'Here TAM did worse than local fusion alone, unlike the '
@@ -219,8 +222,10 @@ def write_report(results: List[Dict], out_dir: str, doc: Optional[str],
         '50% on each pair). Recipe for every model: from scratch, AdamW '
         f'lr {lr:g}, cosine decay, batch 8, frames resized to {size}x{size}'
         '; each run trains as many iterations as fit the same CPU-time '
-        'budget. "worst pair" is the accuracy on the hardest reversed '
-        f'pair; GFLOPs and latency are per clip of T frames at {size}x'
+        'budget. "worst pair order" is the order accuracy of the hardest '
+        'reversed pair: how often a clip scores higher for its own class '
+        'than for its time reversal (50% = blind to frame order); GFLOPs '
+        f'and latency are per clip of T frames at {size}x'
         f'{size}; training memory is the peak of one SGD step on 8 clips '
         '(`mmblvnet.utils.profiling`, as `tools/analysis/benchmark.py`).',
         '',
