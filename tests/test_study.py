@@ -90,13 +90,21 @@ def fake_results(tam_top1):
 def test_answers_follow_the_numbers():
     agree = ' '.join(answers(fake_results(tam_top1=0.95)))
     assert 'TAM beats TSM, as the paper claims' in agree
-    assert 'TAM adds what local fusion cannot' in agree
+    assert 'TAM adds order information that local fusion cannot' in agree
+    assert 'Above 50% beyond noise: bLVNet-TAM-50 k3' in agree
     assert '0.33x the GFLOPs of TSM-R50' in agree
     disagree = ' '.join(answers(fake_results(tam_top1=0.45)))
     assert 'TSM did better here, unlike the paper' in disagree
     # 45% vs 50% on 240 clips is within two standard errors
     assert 'within noise (two standard errors on 240 test clips)' in disagree
     assert 'hard setting' in disagree and 'Not measured' in disagree
+    assert 'Above 50% beyond noise: TSM-R50' in disagree
+
+
+def test_answers_say_when_no_model_learned_order():
+    at_chance = [dict(r, top1=0.2, pairs=[0.5, 0.45, 0.55])
+                 for r in fake_results(tam_top1=0.2)]
+    assert 'no model learned frame order' in ' '.join(answers(at_chance))
 
 
 def test_compare_uses_two_standard_errors():
