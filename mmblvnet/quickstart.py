@@ -50,18 +50,25 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def use_generated_data(cfg: Config, data_root: str) -> None:
+    """Point the train, val and test loaders of ``cfg`` at a data set
+    written by :func:`~mmblvnet.datasets.synthetic.generate` (val and test
+    read its held-out split)."""
+    for split, loader in (('train', cfg.train_dataloader),
+                          ('val', cfg.val_dataloader),
+                          ('val', cfg.test_dataloader)):
+        loader.dataset.ann_file = osp.join(data_root,
+                                           f'{split}_list_videos.txt')
+        loader.dataset.data_prefix = dict(
+            video=osp.join(data_root, 'videos'))
+
+
 def demo_config(args: argparse.Namespace, settings: Dict) -> Config:
     """The demo config pointed at the generated data and work dir."""
     cfg = Config.fromfile(args.config or repo_config())
     cfg.work_dir = args.work_dir
     cfg.model.cls_head.num_classes = settings['num_classes']
-    for split, loader in (('train', cfg.train_dataloader),
-                          ('val', cfg.val_dataloader),
-                          ('val', cfg.test_dataloader)):
-        loader.dataset.ann_file = osp.join(args.data_root,
-                                           f'{split}_list_videos.txt')
-        loader.dataset.data_prefix = dict(
-            video=osp.join(args.data_root, 'videos'))
+    use_generated_data(cfg, args.data_root)
     if args.epochs is not None:
         cfg.train_cfg.max_epochs = args.epochs
         for scheduler in cfg.param_scheduler:

@@ -1,7 +1,8 @@
 """The temporal study: the paper's four questions on data with known answers.
 
 Trains and tests, with one shared recipe (the CPU demo's: from scratch,
-AdamW, cosine decay, batch 8, 64x64 frames) and an equal CPU-time budget
+AdamW, cosine decay, batch 8; frames resized to ``--frame-size``, 32
+pixels by default) and an equal CPU-time budget
 per run, MMAction2's own TSN-R50 and TSM-R50 (their configs, through
 ``mmengine.hub``), bLVNet-50 without TAM and bLVNet-TAM-50 with k = 1, 3,
 5 and max blending, at T = 8 and 16, on the synthetic temporal videos of
@@ -37,7 +38,7 @@ from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
 from .datasets.synthetic import class_names, generate
-from .quickstart import repo_config
+from .quickstart import repo_config, use_generated_data
 from .utils.complexity import recognizer_complexity
 from .utils.profiling import (
     TrainStep,
@@ -138,13 +139,9 @@ def run_config(run: Run, data_root: str, num_classes: int, work_dir: str,
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
                                         interval=-1, save_last=False)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=50)
+    use_generated_data(cfg, data_root)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    for split, loader in (('train', cfg.train_dataloader),
-                          ('val', cfg.test_dataloader)):
-        loader.dataset.ann_file = osp.join(data_root,
-                                           f'{split}_list_videos.txt')
-        loader.dataset.data_prefix = dict(video=osp.join(data_root,
-                                                         'videos'))
+    for loader in (cfg.train_dataloader, cfg.test_dataloader):
         for step in loader.dataset.pipeline:
             if step.type == 'SampleFrames':
                 step.num_clips = run.num_segments
