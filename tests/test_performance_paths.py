@@ -7,6 +7,7 @@ import torch
 from reference import randomize_
 
 from mmblvnet.models.backbones.blresnet import bLResNet
+from mmblvnet.utils.profiling import LiveStorageTracker
 
 
 def forward_backward(model, x):
@@ -44,9 +45,15 @@ def test_channels_last_matches_contiguous_gradients_in_train_mode():
             got[2][name], grad, atol=1e-8, rtol=1e-8, msg=name)
 
 
-def test_with_cp_matches_plain_outputs_and_every_gradient():
-    plain = randomize_(bLResNet(50, 4)).train()
-    checkpointed = randomize_(bLResNet(50, 4, with_cp=True)).train()
+@pytest.mark.parametrize('options', [
+    dict(stem_with_cp=True),
+    dict(with_cp=True),
+    dict(with_cp=True, stem_with_cp=True),
+])
+def test_checkpointing_matches_plain_outputs_gradients_and_bn_stats(options):
+    plain = randomize_(bLResNet(50, 4, stem_with_cp=False)).train()
+    options = dict(dict(stem_with_cp=False), **options)
+    checkpointed = randomize_(bLResNet(50, 4, **options)).train()
     x = torch.randn(8, 3, 64, 64)
     expected = forward_backward(plain, x)
     got = forward_backward(checkpointed, x)
@@ -55,6 +62,22 @@ def test_with_cp_matches_plain_outputs_and_every_gradient():
     for name, grad in expected[2].items():
         torch.testing.assert_close(
             got[2][name], grad, atol=0, rtol=0, msg=name)
+    # The recomputation in backward must not update the statistics again.
+    buffers = dict(checkpointed.named_buffers())
+    assert buffers['bn1.num_batches_tracked'] == 1
+    for name, value in plain.named_buffers():
+        torch.testing.assert_close(buffers[name], value, msg=name)
+
+
+def test_stem_with_cp_keeps_a_quarter_less_for_backward():
+    saved = {}
+    for stem_with_cp in (False, True):
+        model = randomize_(bLResNet(50, 4, stem_with_cp=stem_with_cp))
+        with LiveStorageTracker() as tracker:
+            out = model(torch.randn(8, 3, 64, 64))
+            saved[stem_with_cp] = tracker.live_bytes
+        out.sum().backward()
+    assert saved[True] < 0.75 * saved[False]
 
 
 @pytest.mark.parametrize('train', [False, True])
@@ -66,6 +89,19 @@ def test_backbone_compiles_to_one_graph(train):
     with torch.set_grad_enabled(train):
         expected = model(x)
         torch.testing.assert_close(compiled(x), expected, atol=1e-5, rtol=0)
+
+
+def test_compiled_checkpointing_updates_bn_stats_once():
+    torch._dynamo.reset()
+    model = randomize_(bLResNet(50, 4, with_cp=True)).train()
+    compiled = torch.compile(model, backend='aot_eager', fullgraph=True)
+    compiled(torch.randn(8, 3, 32, 32)).sum().backward()
+    counts = {
+        name: int(value)
+        for name, value in model.named_buffers()
+        if name.endswith('num_batches_tracked')
+    }
+    assert set(counts.values()) == {1}, counts
 
 
 def _has_cxx_compiler():

@@ -10,12 +10,12 @@ trained with ``--without_t_stride``), so every TAM sees all ``T`` frames.
 """
 from typing import Dict, Optional, Tuple, Type
 
-import torch.utils.checkpoint as cp
 from mmaction.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
 from mmaction.registry import MODELS
 from mmengine.logging import MMLogger
 from torch import Tensor, nn
 
+from ..common.checkpoint import checkpoint
 from ..common.tam import TAM
 
 
@@ -70,7 +70,7 @@ class TAMBottleneck(Bottleneck):
             torch.Tensor: Frames of shape (N * T, C_out, H', W').
         """
         if self.with_cp and x.requires_grad:
-            out = cp.checkpoint(self._inner_forward, x, use_reentrant=False)
+            out = checkpoint(self._inner_forward, (self, ), x)
         else:
             out = self._inner_forward(x)
         return self.relu(out)

@@ -1,9 +1,9 @@
 """Bottleneck block and stage builder of the Big-Little ResNet."""
 from typing import Callable, Optional
 
-import torch.utils.checkpoint as cp
 from torch import Tensor, nn
 
+from .checkpoint import checkpoint
 from .tam import TAM
 
 # Builds the TAM of a block from its input channels, or None for no TAM.
@@ -95,7 +95,7 @@ class Bottleneck(nn.Module):
             torch.Tensor: Maps of shape (B, C_out, H / stride, W / stride).
         """
         if self.with_cp and x.requires_grad:
-            return cp.checkpoint(self._inner_forward, x, use_reentrant=False)
+            return checkpoint(self._inner_forward, (self, ), x)
         return self._inner_forward(x)
 
 
