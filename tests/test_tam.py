@@ -24,6 +24,27 @@ def test_tam_equals_per_frame_formula(k, method, num_segments):
 
 
 @pytest.mark.parametrize('k,method,num_segments', CASES)
+def test_tam_without_autograd_equals_per_frame_formula(k, method,
+                                                       num_segments):
+    # Inference blends clip by clip: check every clip of a batch.
+    tam = TAM(6, num_segments, blending_frames=k, blending_method=method)
+    x = torch.randn(3 * num_segments, 6, 3, 5)
+    pair_maps = torch.randn(3 * num_segments // 2, 6, 3, 5)
+    with torch.no_grad():
+        out = tam(x)
+        even, odd = tam.forward_pairs(pair_maps, pair_maps)
+        expected = slow_tam(x, tam.weight, num_segments, method)
+        expected_pairs = slow_tam(
+            pair_maps.repeat_interleave(2, dim=0), tam.weight, num_segments,
+            method).view(-1, 2, 6, 3, 5)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        even, expected_pairs[:, 0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        odd, expected_pairs[:, 1], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('k,method,num_segments', CASES)
 @pytest.mark.parametrize('inplace', [False, True])
 def test_tam_on_even_and_odd_frames_matches_plain_forward(
         k, method, num_segments, inplace):

@@ -18,7 +18,7 @@ each big-little fusion); both give exactly the numbers of the plain formula
 applied to the expanded clip.
 """
 import math
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -73,9 +73,61 @@ def _shifted_ranges(offset: int, length: int) -> Tuple[slice, slice]:
     return dst, src
 
 
+def _weighted_sum(sources: Sequence[Tensor],
+                  terms: List[_Term],
+                  out: Optional[Tensor] = None) -> Tensor:
+    """Sum of shifted, channel-scaled clips (before ReLU).
+
+    Args:
+        sources (Sequence[torch.Tensor]): Clips, each of shape
+            (N, L, C, H, W).
+        terms (list[tuple]): ``(offset, source, weight)`` triplets, the
+            offset-0 term first.
+        out (torch.Tensor, optional): Where to write the result, shape
+            (N, L, C, H, W); a new tensor (autograd-safe) if None.
+
+    Returns:
+        torch.Tensor: The sum, of shape (N, L, C, H, W).
+    """
+    length = sources[0].shape[1]
+    _, source, weight = terms[0]
+    if out is None:
+        out = sources[source] * weight.view(-1, 1, 1)
+    else:
+        torch.mul(sources[source], weight.view(-1, 1, 1), out=out)
+    for offset, source, weight in terms[1:]:
+        if abs(offset) >= length:
+            continue
+        dst, src = _shifted_ranges(offset, length)
+        out[:, dst].addcmul_(sources[source][:, src], weight.view(-1, 1, 1))
+    return out
+
+
+def _max_of_terms(sources: Sequence[Tensor], terms: List[_Term]) -> Tensor:
+    """Element-wise maximum of shifted, channel-scaled clips (and of zero
+    where a shift reads outside the clip); arguments as
+    :func:`_weighted_sum`."""
+    length = sources[0].shape[1]
+    _, source, weight = terms[0]
+    out = sources[source] * weight.view(-1, 1, 1)
+    for offset, source, weight in terms[1:]:
+        if abs(offset) >= length:
+            continue
+        dst, src = _shifted_ranges(offset, length)
+        # max(..., 0) before ReLU equals the zero-padded reference.
+        blended = torch.maximum(
+            out[:, dst], sources[source][:, src] * weight.view(-1, 1, 1))
+        out = torch.cat((out[:, :dst.start], blended, out[:, dst.stop:]), 1)
+    return out
+
+
 def _blend(sources: Sequence[Tensor], terms: List[_Term],
            method: str) -> Tensor:
     """Blend shifted, channel-scaled clips and apply ReLU (out of place).
+
+    Without autograd, a ``'sum'`` blend runs clip by clip: each clip's
+    passes then reuse data from the CPU cache instead of streaming the
+    whole batch through memory once per pass.
 
     Args:
         sources (Sequence[torch.Tensor]): Clips, each of shape
@@ -89,58 +141,58 @@ def _blend(sources: Sequence[Tensor], terms: List[_Term],
     Returns:
         torch.Tensor: Blended clips of shape (N, L, C, H, W).
     """
-    length = sources[0].shape[1]
     terms = sorted(terms, key=lambda term: term[0] != 0)
-    _, source, weight = terms[0]
-    out = sources[source] * weight.view(-1, 1, 1)
-    for offset, source, weight in terms[1:]:
-        if abs(offset) >= length:
-            continue
-        dst, src = _shifted_ranges(offset, length)
-        shifted = sources[source][:, src]
-        if method == 'sum':
-            out[:, dst].addcmul_(shifted, weight.view(-1, 1, 1))
-        else:
-            # max(..., 0) before ReLU equals the zero-padded reference.
-            blended = torch.maximum(out[:, dst],
-                                    shifted * weight.view(-1, 1, 1))
-            out = torch.cat(
-                (out[:, :dst.start], blended, out[:, dst.stop:]), 1)
-    return out.relu_()
+    if method == 'max':
+        return _max_of_terms(sources, terms).relu_()
+    if torch.is_grad_enabled():
+        return _weighted_sum(sources, terms).relu_()
+    out = torch.empty_like(sources[0])
+    for clip in range(out.shape[0]):
+        block = slice(clip, clip + 1)
+        _weighted_sum([source[block] for source in sources], terms,
+                      out[block]).relu_()
+    return out
 
 
 def _sum_blend_frames_(frames: Sequence[Tensor], weight: Tensor) -> None:
     """Sum-blend a clip in place, frame by frame (no autograd).
 
-    Keeps the originals of the last ``k // 2`` frames in reused buffers, so
-    no clip-sized tensor is allocated: on CPU, first-touch allocation of
-    a large tensor costs more than the arithmetic.
+    Before frame ``t`` is overwritten, its weighted copies for the later
+    frames that read it are added to their partial sums (``k // 2`` reused
+    frame-sized buffers), so no clip-sized tensor is allocated (on CPU,
+    first-touch allocation of a large tensor costs more than the
+    arithmetic) and each frame takes four passes: partial sum, centre term,
+    later frames, ReLU.
 
     Args:
-        frames (Sequence[torch.Tensor]): Views of the ``T`` frames in time
-            order, each of shape (N, C, H, W); overwritten with the output.
-        weight (torch.Tensor): Kernels of shape (k, C).
+        frames (Sequence[torch.Tensor]): Views of the ``T`` frames of a
+            clip in time order, each of shape (C, H, W); overwritten with
+            the output.
+        weight (torch.Tensor): Kernels of shape (k, C); row ``i`` weights
+            frame ``t + i - k // 2``.
     """
     half = weight.shape[0] // 2
     kernels = weight.view(weight.shape[0], -1, 1, 1)
-    spare = [torch.empty_like(frames[0]) for _ in range(half + 1 if half
-                                                         else 0)]
-    originals = []  # originals of frames t - len(originals) .. t - 1
+    partial_sums = {}  # frame index -> sum of its terms from earlier frames
+    spare = []
     for t, frame in enumerate(frames):
-        if half:
-            kept = spare.pop()
-            kept.copy_(frame)
-        frame.mul_(kernels[half])
-        for shift in range(-half, half + 1):
-            if shift == 0 or not 0 <= t + shift < len(frames):
-                continue
-            source = (originals[shift] if shift < 0 else frames[t + shift])
-            frame.addcmul_(source, kernels[half + shift])
+        for lag in range(1, min(half, len(frames) - 1 - t) + 1):
+            # Frame t + lag reads this frame with kernel row half - lag.
+            kernel = kernels[half - lag]
+            if t + lag in partial_sums:
+                partial_sums[t + lag].addcmul_(frame, kernel)
+            else:
+                buffer = spare.pop() if spare else torch.empty_like(frame)
+                partial_sums[t + lag] = torch.mul(frame, kernel, out=buffer)
+        if t in partial_sums:
+            earlier = partial_sums.pop(t)
+            torch.addcmul(earlier, frame, kernels[half], out=frame)
+            spare.append(earlier)
+        else:
+            frame.mul_(kernels[half])
+        for lag in range(1, min(half, len(frames) - 1 - t) + 1):
+            frame.addcmul_(frames[t + lag], kernels[half + lag])
         frame.relu_()
-        if half:
-            originals.append(kept)
-            if len(originals) > half:
-                spare.append(originals.pop(0))
 
 
 class TAM(nn.Module):
@@ -253,9 +305,12 @@ class TAM(nn.Module):
                                                           odd.view(shape))
         if (inplace and not shared_maps and not torch.is_grad_enabled()
                 and self.blending_method == 'sum'):
-            frames = [sources[t % 2][:, t // 2]
-                      for t in range(self.num_segments)]
-            _sum_blend_frames_(frames, self.weight)
+            # Clip by clip, so that the passes over a frame hit the cache.
+            for clip in range(num_clips):
+                _sum_blend_frames_([
+                    sources[t % 2][clip, t // 2]
+                    for t in range(self.num_segments)
+                ], self.weight)
             return even, odd
         return tuple(
             _blend(sources, self._pair_terms(parity, shared_maps),
