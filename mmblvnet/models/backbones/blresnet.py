@@ -23,6 +23,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..common.bottleneck import Bottleneck, make_stage
 from ..common.checkpoint import checkpoint
+from ..common.conv_bn import ConvBNSequential, conv_bn
 from ..common.tam import TAM, check_num_segments, clips_in_batch
 
 # depth -> Bottlenecks per stage (layer1, layer2, layer3, layer4).
@@ -37,11 +38,11 @@ BIG_LITTLE_STAGES = ((256, 2), (512, 2), (1024, 1))
 LAYER4_CHANNELS = 2048
 
 
-def _conv_bn(in_channels: int,
-             out_channels: int,
-             kernel_size: int,
-             stride: int = 1,
-             relu: bool = False) -> Sequence[nn.Module]:
+def _conv_bn_layers(in_channels: int,
+                    out_channels: int,
+                    kernel_size: int,
+                    stride: int = 1,
+                    relu: bool = False) -> Sequence[nn.Module]:
     layers = [
         nn.Conv2d(
             in_channels,
@@ -90,13 +91,16 @@ class BigLittleStem(nn.Module):
         super().__init__()
         width = STEM_CHANNELS
         self.tam = tam
-        self.big = nn.Sequential(*_conv_bn(width, width, 3, stride=2))
-        self.little = nn.Sequential(
-            *_conv_bn(width, width // alpha, 3, relu=True),
-            *_conv_bn(width // alpha, width // alpha, 3, stride=2, relu=True),
-            *_conv_bn(width // alpha, width, 1))
+        narrow = width // alpha
+        self.big = ConvBNSequential(
+            *_conv_bn_layers(width, width, 3, stride=2))
+        self.little = ConvBNSequential(
+            *_conv_bn_layers(width, narrow, 3, relu=True),
+            *_conv_bn_layers(narrow, narrow, 3, stride=2, relu=True),
+            *_conv_bn_layers(narrow, width, 1))
         self.relu = nn.ReLU(inplace=True)
-        self.fusion = nn.Sequential(*_conv_bn(width, width, 1, relu=True))
+        self.fusion = ConvBNSequential(
+            *_conv_bn_layers(width, width, 1, relu=True))
 
     def forward(self, even: Tensor, odd: Tensor) -> Tensor:
         """Args:
@@ -153,8 +157,8 @@ class BigLittleModule(nn.Module):
             little_channels,
             max(1, num_blocks // beta - 1),
             with_cp=with_cp)
-        self.little_e = nn.Sequential(
-            *_conv_bn(little_channels, out_channels, 1))
+        self.little_e = ConvBNSequential(
+            *_conv_bn_layers(little_channels, out_channels, 1))
         self.relu = nn.ReLU(inplace=True)
         self.fusion = make_stage(
             out_channels,
@@ -361,7 +365,7 @@ class bLResNet(BaseModule):
         Returns:
             torch.Tensor: One map per pair, (N * T / 2, 64, H / 4, W / 4).
         """
-        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.relu(conv_bn(self.conv1, self.bn1, x))
         num_pairs = x.shape[0] // 2
         return self.layer0(x[:num_pairs], x[num_pairs:])
 

@@ -4,6 +4,7 @@ from typing import Callable, Optional
 from torch import Tensor, nn
 
 from .checkpoint import checkpoint
+from .conv_bn import ConvBNSequential, conv_bn
 from .tam import TAM
 
 # Builds the TAM of a block from its input channels, or None for no TAM.
@@ -15,7 +16,7 @@ def _no_tam(channels: int) -> None:
 
 
 def make_shortcut(in_channels: int, out_channels: int,
-                  stride: int) -> Optional[nn.Sequential]:
+                  stride: int) -> Optional[ConvBNSequential]:
     """Projection shortcut: AvgPool(3, 2, 1) if strided, 1x1 conv + BN if
     the width changes, nothing if neither.
 
@@ -30,7 +31,7 @@ def make_shortcut(in_channels: int, out_channels: int,
             nn.Conv2d(in_channels, out_channels, 1, bias=False),
             nn.BatchNorm2d(out_channels)
         ]
-    return nn.Sequential(*layers) if layers else None
+    return ConvBNSequential(*layers) if layers else None
 
 
 class Bottleneck(nn.Module):
@@ -79,9 +80,9 @@ class Bottleneck(nn.Module):
         identity = x
         if self.tam is not None:
             x = self.tam(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
+        out = self.relu(conv_bn(self.conv1, self.bn1, x))
+        out = self.relu(conv_bn(self.conv2, self.bn2, out))
+        out = conv_bn(self.conv3, self.bn3, out)
         if self.downsample is not None:
             identity = self.downsample(x)
         out += identity
