@@ -5,6 +5,7 @@ from reference import randomize_, reference_blresnet_forward
 from torch import nn
 
 from mmblvnet.models.backbones.blresnet import ARCH_SETTINGS, bLResNet
+from mmblvnet.models.common.avg_pool import DepthwiseAvgPool2d
 from mmblvnet.models.common.bottleneck import Bottleneck
 
 
@@ -141,10 +142,10 @@ def test_tam_placement_and_widths():
     assert model.layer1.little[0].conv3.out_channels == 128
     # Shortcut rule: pool when strided, project when the width changes.
     pool_only = model.layer1.fusion[0].downsample
-    assert [type(m) for m in pool_only] == [nn.AvgPool2d]
+    assert [type(m) for m in pool_only] == [DepthwiseAvgPool2d]
     assert model.layer3.fusion[0].downsample is None
     assert [type(m) for m in model.layer4[0].downsample] == [
-        nn.AvgPool2d, nn.Conv2d, nn.BatchNorm2d]
+        DepthwiseAvgPool2d, nn.Conv2d, nn.BatchNorm2d]
     plain = bLResNet(50, 16, tam_cfg=None)
     assert not any('tam' in n for n, _ in plain.named_parameters())
 

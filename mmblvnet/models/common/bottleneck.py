@@ -3,6 +3,7 @@ from typing import Callable, Optional
 
 from torch import Tensor, nn
 
+from .avg_pool import DepthwiseAvgPool2d
 from .checkpoint import checkpoint
 from .conv_bn import ConvBNSequential, conv_bn
 from .tam import TAM
@@ -25,7 +26,7 @@ def make_shortcut(in_channels: int, out_channels: int,
     """
     layers = []
     if stride != 1:
-        layers.append(nn.AvgPool2d(3, stride=2, padding=1))
+        layers.append(DepthwiseAvgPool2d(3, stride=2, padding=1))
     if in_channels != out_channels:
         layers += [
             nn.Conv2d(in_channels, out_channels, 1, bias=False),

@@ -1,0 +1,27 @@
+"""The depthwise-conv average pool equals nn.AvgPool2d."""
+import pytest
+import torch
+from torch import nn
+
+from mmblvnet.models.common.avg_pool import DepthwiseAvgPool2d
+
+
+@pytest.mark.parametrize('size', [(2, 5, 8, 8), (1, 3, 7, 9)])
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_depthwise_avg_pool_equals_avg_pool(size, channels_last):
+    x = torch.randn(*size, requires_grad=True)
+    leaf = x.detach().clone().requires_grad_()
+    fast_input = leaf.to(memory_format=torch.channels_last
+                         if channels_last else torch.contiguous_format)
+    expected = nn.AvgPool2d(3, stride=2, padding=1)(x)
+    got = DepthwiseAvgPool2d(3, stride=2, padding=1)(fast_input)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-6)
+    grad = torch.randn_like(expected)
+    expected.backward(grad)
+    got.backward(grad)
+    torch.testing.assert_close(
+        leaf.grad, x.grad, atol=1e-6, rtol=1e-6)
+
+
+def test_depthwise_avg_pool_has_no_state():
+    assert DepthwiseAvgPool2d(3, 2, 1).state_dict() == {}
