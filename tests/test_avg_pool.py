@@ -25,3 +25,12 @@ def test_depthwise_avg_pool_equals_avg_pool(size, channels_last):
 
 def test_depthwise_avg_pool_has_no_state():
     assert DepthwiseAvgPool2d(3, 2, 1).state_dict() == {}
+
+
+def test_traced_pool_stays_avg_pool_for_flop_counting_and_export():
+    pool = DepthwiseAvgPool2d(3, stride=2, padding=1)
+    x = torch.randn(1, 4, 8, 8)
+    traced = torch.jit.trace(pool, x)
+    assert 'avg_pool2d' in str(traced.graph)
+    assert 'conv' not in str(traced.graph)
+    torch.testing.assert_close(traced(x), pool(x), atol=1e-6, rtol=1e-6)

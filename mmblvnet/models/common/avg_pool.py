@@ -11,6 +11,8 @@ class DepthwiseAvgPool2d(nn.AvgPool2d):
     gives the same averages; oneDNN runs it about four times faster on CPU
     than ``avg_pool2d`` for the shortcut pools of bLResNet (3x3, stride 2,
     padding 1). No parameters: state dicts are those of ``nn.AvgPool2d``.
+    A traced forward (FLOP counting, ONNX export) stays ``avg_pool2d``, so
+    the pool is counted and exported as the pooling it is.
 
     Args:
         kernel_size (int): Side of the square window.
@@ -29,6 +31,8 @@ class DepthwiseAvgPool2d(nn.AvgPool2d):
             torch.Tensor: Averages of shape (B, C, H', W') as
             ``nn.AvgPool2d`` computes them.
         """
+        if torch.jit.is_tracing():
+            return super().forward(x)
         channels = x.shape[1]
         kernel = torch.full(
             (channels, 1, self.kernel_size, self.kernel_size),
