@@ -18,7 +18,7 @@ each big-little fusion); both give exactly the numbers of the plain formula
 applied to the expanded clip.
 """
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -73,6 +73,18 @@ def _shifted_ranges(offset: int, length: int) -> Tuple[slice, slice]:
     return dst, src
 
 
+def _shifted_terms(sources: Sequence[Tensor], terms: List[_Term]
+                   ) -> Iterator[Tuple[slice, Tensor, Tensor]]:
+    """The terms after the first, as (output steps, the source steps they
+    read, channel weights of shape (C, 1, 1)); terms reading only outside
+    the clip are left out."""
+    length = sources[0].shape[1]
+    for offset, source, weight in terms[1:]:
+        if abs(offset) < length:
+            dst, src = _shifted_ranges(offset, length)
+            yield dst, sources[source][:, src], weight.view(-1, 1, 1)
+
+
 def _weighted_sum(sources: Sequence[Tensor],
                   terms: List[_Term],
                   out: Optional[Tensor] = None) -> Tensor:
@@ -89,17 +101,13 @@ def _weighted_sum(sources: Sequence[Tensor],
     Returns:
         torch.Tensor: The sum, of shape (N, L, C, H, W).
     """
-    length = sources[0].shape[1]
     _, source, weight = terms[0]
     if out is None:
         out = sources[source] * weight.view(-1, 1, 1)
     else:
         torch.mul(sources[source], weight.view(-1, 1, 1), out=out)
-    for offset, source, weight in terms[1:]:
-        if abs(offset) >= length:
-            continue
-        dst, src = _shifted_ranges(offset, length)
-        out[:, dst].addcmul_(sources[source][:, src], weight.view(-1, 1, 1))
+    for dst, shifted, weight in _shifted_terms(sources, terms):
+        out[:, dst].addcmul_(shifted, weight)
     return out
 
 
@@ -107,16 +115,11 @@ def _max_of_terms(sources: Sequence[Tensor], terms: List[_Term]) -> Tensor:
     """Element-wise maximum of shifted, channel-scaled clips (and of zero
     where a shift reads outside the clip); arguments as
     :func:`_weighted_sum`."""
-    length = sources[0].shape[1]
     _, source, weight = terms[0]
     out = sources[source] * weight.view(-1, 1, 1)
-    for offset, source, weight in terms[1:]:
-        if abs(offset) >= length:
-            continue
-        dst, src = _shifted_ranges(offset, length)
+    for dst, shifted, weight in _shifted_terms(sources, terms):
         # max(..., 0) before ReLU equals the zero-padded reference.
-        blended = torch.maximum(
-            out[:, dst], sources[source][:, src] * weight.view(-1, 1, 1))
+        blended = torch.maximum(out[:, dst], shifted * weight)
         out = torch.cat((out[:, :dst.start], blended, out[:, dst.stop:]), 1)
     return out
 
@@ -176,7 +179,8 @@ def _sum_blend_frames_(frames: Sequence[Tensor], weight: Tensor) -> None:
     partial_sums = {}  # frame index -> sum of its terms from earlier frames
     spare = []
     for t, frame in enumerate(frames):
-        for lag in range(1, min(half, len(frames) - 1 - t) + 1):
+        lags = range(1, min(half, len(frames) - 1 - t) + 1)
+        for lag in lags:
             # Frame t + lag reads this frame with kernel row half - lag.
             kernel = kernels[half - lag]
             if t + lag in partial_sums:
@@ -190,7 +194,7 @@ def _sum_blend_frames_(frames: Sequence[Tensor], weight: Tensor) -> None:
             spare.append(earlier)
         else:
             frame.mul_(kernels[half])
-        for lag in range(1, min(half, len(frames) - 1 - t) + 1):
+        for lag in lags:
             frame.addcmul_(frames[t + lag], kernels[half + lag])
         frame.relu_()
 
