@@ -52,7 +52,7 @@ def test_channels_last_matches_contiguous_gradients_in_train_mode():
 ])
 def test_checkpointing_matches_plain_outputs_gradients_and_bn_stats(options):
     plain = randomize_(bLResNet(50, 4, stem_with_cp=False)).train()
-    options = dict(dict(stem_with_cp=False), **options)
+    options = {'stem_with_cp': False, **options}
     checkpointed = randomize_(bLResNet(50, 4, **options)).train()
     x = torch.randn(8, 3, 64, 64)
     expected = forward_backward(plain, x)

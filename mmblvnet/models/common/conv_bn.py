@@ -17,21 +17,22 @@ def _has_hooks(module: nn.Module) -> bool:
     return bool(module._forward_hooks or module._forward_pre_hooks)
 
 
-def can_fold(conv: nn.Module, bn: nn.Module) -> bool:
+def _can_fold(conv: nn.Conv2d, bn: _BatchNorm) -> bool:
     """Whether ``bn(conv(x))`` may run as one folded convolution now.
 
     Only without autograd, with frozen BatchNorm statistics, for a plain
     zero-padded 2D convolution, and when neither module has forward hooks
     (so that hooks, e.g. of a feature extractor, still see both calls).
     """
-    return (isinstance(conv, nn.Conv2d) and isinstance(bn, _BatchNorm)
-            and not torch.is_grad_enabled() and not bn.training
+    return (not torch.is_grad_enabled() and not bn.training
             and bn.track_running_stats and conv.padding_mode == 'zeros'
             and not _has_hooks(conv) and not _has_hooks(bn))
 
 
 def conv_bn(conv: nn.Conv2d, bn: _BatchNorm, x: Tensor) -> Tensor:
-    """``bn(conv(x))``, folded into one convolution when :func:`can_fold`.
+    """``bn(conv(x))``; one folded convolution when autograd is off, the
+    statistics are frozen, the padding is zeros and neither module has
+    forward hooks.
 
     Args:
         conv (nn.Conv2d): The convolution.
@@ -41,14 +42,14 @@ def conv_bn(conv: nn.Conv2d, bn: _BatchNorm, x: Tensor) -> Tensor:
     Returns:
         torch.Tensor: Output of shape (B, C_out, H', W').
     """
-    if not can_fold(conv, bn):
+    if not _can_fold(conv, bn):
         return bn(conv(x))
     scale = torch.rsqrt(bn.running_var + bn.eps)
     if bn.affine:
         scale = scale * bn.weight
     shift = -bn.running_mean * scale
     if bn.affine:
-        shift = shift + bn.bias
+        shift += bn.bias
     if conv.bias is not None:
         shift = shift + conv.bias * scale
     weight = conv.weight * scale.view(-1, 1, 1, 1)
@@ -57,7 +58,8 @@ def conv_bn(conv: nn.Conv2d, bn: _BatchNorm, x: Tensor) -> Tensor:
 
 
 class ConvBNSequential(nn.Sequential):
-    """``nn.Sequential`` that folds each Conv2d-BatchNorm pair at inference.
+    """``nn.Sequential`` that runs each Conv2d-BatchNorm pair through
+    :func:`conv_bn` (folded at inference).
 
     Holds the same modules, under the same keys, as ``nn.Sequential``.
     """
@@ -74,7 +76,8 @@ class ConvBNSequential(nn.Sequential):
         while index < len(modules):
             module = modules[index]
             follower = modules[index + 1] if index + 1 < len(modules) else None
-            if follower is not None and can_fold(module, follower):
+            if (isinstance(module, nn.Conv2d)
+                    and isinstance(follower, _BatchNorm)):
                 x = conv_bn(module, follower, x)
                 index += 2
             else:
