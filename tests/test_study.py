@@ -1,29 +1,38 @@
-"""The temporal study: its plan, its models, one real run and its report."""
+"""The temporal study: its plan, its models, one real run, resuming and
+its report."""
+import json
+
+import pytest
 import torch
 from mmaction.registry import MODELS
 
-from mmblvnet import study
-from mmblvnet.study import MAIN_MODELS, Run, model_config, plan
-from mmblvnet.study_report import (
+from mmblvnet.study import HEAD_TO_HEAD, Run, experiment, model_config, plan
+from mmblvnet.study import __main__ as cli
+from mmblvnet.study.report import (
     answers,
     compare,
+    headline,
     results_table,
+    seconds_to,
     write_report,
 )
 
 
-def test_full_plan_covers_every_model_at_8_and_16_frames_and_seeds():
+def test_full_plan_covers_every_model_and_three_seeds_of_the_pair():
     runs = plan(quick=False)
-    standard = {(r.model, r.num_segments) for r in runs
-                if r.setting == 'standard'}
-    assert standard == {(m, t) for m in study.MODELS for t in (8, 16)}
-    assert len(runs) == 20
-    for model in MAIN_MODELS:
-        seeds = {r.seed for r in runs if r.model == model and
-                 r.num_segments == 8 and r.setting == 'standard'}
-        assert seeds == {0, 1, 2}
-        assert Run(model, 8, 'hard') in runs
-    assert all(r.num_segments == 8 for r in plan(quick=True))
+    assert {r.model for r in runs if r.num_segments == 8} == set(
+        experiment.MODELS)
+    assert {r.model for r in runs if r.num_segments == 16} == set(
+        HEAD_TO_HEAD)
+    for model in HEAD_TO_HEAD:
+        assert {r.seed for r in runs if r.model == model and
+                r.num_segments == 8} == {0, 1, 2}
+    assert len({r.name for r in runs}) == len(runs) == 13
+    # the runs that answer the main question come first
+    assert [r.model for r in runs[:3]] == [
+        'bLVNet-TAM-50 k3', 'TSN-R50', 'TSM-R50']
+    assert {r.model for r in plan(quick=True)} == {'bLVNet-TAM-50 k3',
+                                                   'TSN-R50'}
 
 
 def build(run):
@@ -52,59 +61,127 @@ def test_baselines_initialize_without_downloading_weights():
         assert not torch.equal(before, model.backbone.conv1.conv.weight)
 
 
-def test_one_run_trains_tests_and_measures(synthetic_root, tmp_path,
-                                           monkeypatch):
-    monkeypatch.setattr(study, 'MIN_ITERS', 4)
-    result = study.run_one(Run('bLVNet-TAM-50 k3', 8), str(synthetic_root),
-                           6, budget_s=1, work_dir=str(tmp_path))
-    assert result['iters'] >= 4
-    assert 0 <= result['top1'] <= 1 and len(result['pairs']) == 3
+def test_one_run_trains_with_a_learning_curve_and_measures(
+        synthetic_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(experiment, 'MIN_ITERS', 4)
+    monkeypatch.setattr(experiment, 'CURVE_POINTS', 2)
+    result = experiment.run_one(Run('bLVNet-TAM-50 k3', 8),
+                                str(synthetic_root), 6, budget_s=0.01,
+                                work_dir=str(tmp_path), frame_size=32)
+    assert result['iters'] == 4 and result['clips_seen'] == 32
+    assert [p['iter'] for p in result['curve']] == [2, 4]
+    seconds = [p['seconds'] for p in result['curve']]
+    assert 0 < seconds[0] < seconds[1] == result['train_s']
+    assert result['curve'][-1]['top1'] == result['top1']
+    assert result['test_clips'] == 6 and len(result['pairs']) == 3
+    assert 0 <= result['order'] <= 1
     assert result['gflops'] > 0 and result['params_m'] > 20
     assert result['train_memory_mb'] > 0 and result['latency_ms'] > 0
 
 
-def fake_result(model, t, top1, seed=0, setting='standard', gflops=1.0):
-    return dict(model=model, num_segments=t, setting=setting, seed=seed,
-                frame_size=32, lr=1e-3, test_clips=240, top1=top1,
-                pairs=[top1, top1 - 0.1, top1], iters=100,
-                gflops=gflops, params_m=25.0, train_memory_mb=100 * gflops,
-                latency_ms=10 * gflops)
+def test_evaluation_time_is_not_charged_to_the_budget():
+    ticks = iter([0.0, 10.0, 25.0, 30.0, 100.0])  # start, eval 1, eval 2
+
+    class Runner:
+        iter, max_iters, model = 0, 2, None
+
+    hook = experiment.LearningCurveHook(
+        2, lambda model, final: dict(top1=0.5, order=0.5, test_clips=6),
+        'run', clock=lambda: next(ticks))
+    runner = Runner()
+    hook.before_train(runner)
+    for i in range(2):
+        runner.iter = i
+        hook.after_train_iter(runner, i)
+    # 10 s trained, 15 s evaluating, 5 s trained: 15 s charged in all
+    assert [p['seconds'] for p in hook.points] == [10.0, 15.0]
+    assert hook.final['train_s'] == 15.0
 
 
-def fake_results(tam_top1):
-    results = []
+def test_resume_keeps_finished_runs_and_refuses_other_settings(tmp_path):
+    settings = cli._settings(cli.parse_args([]))
+    path = str(tmp_path / 'results.json')
+    state = cli.load_state(path, settings, fresh=False)
+    assert state['runs'] == []
+    state['runs'].append(dict(name='TSN-R50 T8 s0'))
+    cli.save_state(path, state)
+    assert cli.load_state(path, settings, fresh=False)['runs'] == [
+        dict(name='TSN-R50 T8 s0')]
+    other = cli._settings(cli.parse_args(['--frame-size', '64']))
+    with pytest.raises(ValueError, match='--fresh'):
+        cli.load_state(path, other, fresh=False)
+    assert cli.load_state(path, other, fresh=True)['runs'] == []
+    assert json.load(open(path))['runs'] == [dict(name='TSN-R50 T8 s0')]
+
+
+def test_seconds_to_target_is_the_first_curve_point_reaching_it():
+    curve = [dict(seconds=10, top1=0.5), dict(seconds=20, top1=0.92),
+             dict(seconds=30, top1=0.88)]
+    assert seconds_to(curve) == 20
+    assert seconds_to(curve, target=0.95) is None
+
+
+def fake_result(model, t, top1, seed=0, gflops=1.0, order=None):
+    order = top1 if order is None else order
+    return dict(model=model, num_segments=t, seed=seed, frame_size=48,
+                lr=1e-3, test_clips=300, top1=top1, order=order,
+                pairs=[order, order - 0.1, order + 0.1],
+                per_class=[top1] * 6, iters=100, clips_seen=800,
+                curve=[dict(iter=50, seconds=50, top1=top1 / 2, order=0.5),
+                       dict(iter=100, seconds=100, top1=top1,
+                            order=order)],
+                curve_clips_per_class=16, gflops=gflops, params_m=25.0,
+                train_memory_mb=100 * gflops, latency_ms=10 * gflops)
+
+
+def fake_runs(tam_top1):
+    runs = []
     for t in (8, 16):
         scale = t / 8
-        results += [
-            fake_result('TSN-R50', t, 0.4, gflops=4 * scale),
-            fake_result('TSM-R50', t, 0.8, gflops=4 * scale),
-            fake_result('bLVNet-50', t, 0.5, gflops=1.3 * scale),
+        runs += [
             fake_result('bLVNet-TAM-50 k3', t, tam_top1 + 0.01 * scale,
                         gflops=1.3 * scale),
+            fake_result('TSN-R50', t, 0.45, gflops=4 * scale, order=0.5),
+            fake_result('TSM-R50', t, 0.8, gflops=4 * scale),
+            fake_result('bLVNet-50', t, 0.5, gflops=1.3 * scale),
         ]
-    results += [fake_result('TSM-R50', 8, 0.7, seed=1, gflops=4),
-                fake_result('TSM-R50', 8, 0.9, seed=2, gflops=4)]
-    return results
+    runs += [fake_result('TSM-R50', 8, 0.7, seed=1, gflops=4),
+             fake_result('TSM-R50', 8, 0.9, seed=2, gflops=4)]
+    return runs
+
+
+REFERENCE = dict(threads=2, costs={
+    'TSN-R50': dict(gflops=33.0, params_m=24.0, train_memory_mb=2000,
+                    latency_ms=400),
+    'TSM-R50': dict(gflops=33.0, params_m=24.0, train_memory_mb=2400,
+                    latency_ms=450),
+    'bLVNet-TAM-50 k3': dict(gflops=12.0, params_m=25.0,
+                             train_memory_mb=800, latency_ms=150)})
 
 
 def test_answers_follow_the_numbers():
-    agree = ' '.join(answers(fake_results(tam_top1=0.95)))
+    agree = ' '.join(answers(fake_runs(tam_top1=0.95), REFERENCE))
     assert 'TAM beats TSM, as the paper claims' in agree
     assert 'TAM adds order information that local fusion cannot' in agree
-    assert 'Above 50% beyond noise: bLVNet-TAM-50 k3' in agree
-    assert '0.33x the GFLOPs of TSM-R50' in agree
-    disagree = ' '.join(answers(fake_results(tam_top1=0.45)))
+    assert 'Above 50% beyond noise: TSM-R50, bLVNet-TAM-50 k3' in agree
+    assert '0.36x the GFLOPs of TSM-R50, 0.40x the training memory' in agree
+    assert 'agrees with the paper' in agree
+    disagree = ' '.join(answers(fake_runs(tam_top1=0.45), None))
     assert 'TSM did better here, unlike the paper' in disagree
-    # 45% vs 50% on 240 clips is within two standard errors
-    assert 'within noise (two standard errors on 240 test clips)' in disagree
-    assert 'hard setting' in disagree and 'Not measured' in disagree
-    assert 'Above 50% beyond noise: TSM-R50' in disagree
+    # 46% vs 50% order on 300 clips is within two standard errors
+    assert 'within noise (two standard errors on 300 test clips)' in disagree
+    assert 'Cost at 224x224 was not measured' in disagree
+
+
+def test_headline_checks_both_targets():
+    assert 'The study separates them' in headline(fake_runs(0.95))
+    assert 'does NOT reach both targets' in headline(fake_runs(0.85))
 
 
 def test_answers_say_when_no_model_learned_order():
-    at_chance = [dict(r, top1=0.2, pairs=[0.5, 0.45, 0.55])
-                 for r in fake_results(tam_top1=0.2)]
-    assert 'no model learned frame order' in ' '.join(answers(at_chance))
+    at_chance = [dict(r, top1=0.2, order=0.5) for r in fake_runs(0.2)]
+    assert 'no model learned frame order' in ' '.join(
+        answers(at_chance, None))
 
 
 def test_compare_uses_two_standard_errors():
@@ -114,18 +191,22 @@ def test_compare_uses_two_standard_errors():
     assert compare(None, 0.5, test_clips=240) is None
 
 
-def test_table_averages_seeds_with_spread():
-    table = results_table(fake_results(0.9))
+def test_table_averages_seeds_with_spread_and_time_to_target():
+    table = results_table(fake_runs(0.9))
     row = next(line for line in table.splitlines()
                if line.startswith('| TSM-R50 | 8 |'))
     assert '| 3 | 80.0% ± 8.2% |' in row
+    assert '| 100 (1/3 runs) |' in row  # only the 90% seed got there
 
 
 def test_report_writes_doc_and_plots(tmp_path):
-    doc = write_report(fake_results(0.9), str(tmp_path), None,
-                       command='python -m mmblvnet.study --quick',
-                       budget_s=25, minutes=3)
+    settings = cli._settings(cli.parse_args(['--quick']))
+    state = dict(settings=settings, runs=fake_runs(0.9), wall_s=180,
+                 reference=REFERENCE, date='2026-01-02')
+    doc = write_report(state, str(tmp_path), None,
+                       command='python -m mmblvnet.study --quick')
     text = open(doc).read()
-    assert 'python -m mmblvnet.study --quick' in text
+    assert 'python -m mmblvnet.study --quick` on 2026-01-02' in text
+    assert '10 runs in 3 min' in text
+    assert (tmp_path / 'study_learning_curves.png').stat().st_size > 0
     assert (tmp_path / 'study_accuracy_vs_gflops.png').stat().st_size > 0
-    assert (tmp_path / 'study_accuracy_vs_frames.png').stat().st_size > 0

@@ -40,6 +40,7 @@ from typing import Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
+from mmengine.utils import ProgressBar
 
 GENERATOR_VERSION = 1
 META_FILE = 'meta.json'
@@ -245,7 +246,7 @@ def read_meta(out_dir: str) -> Optional[Dict]:
 def generate(out_dir: str, clips_per_class: int = 250, num_classes: int = 6,
              num_frames: int = 16, size: int = 64, val_fraction: float = 0.2,
              distractors: int = 0, rawframes: bool = False, seed: int = 0,
-             fps: int = 8) -> Dict:
+             fps: int = 8, progress: bool = False) -> Dict:
     """Generate the data set into ``out_dir`` unless it is already there.
 
     The data set is written into ``out_dir + '.partial'`` and renamed when
@@ -265,6 +266,7 @@ def generate(out_dir: str, clips_per_class: int = 250, num_classes: int = 6,
         rawframes (bool): Also write jpg frame folders and their lists.
         seed (int): Seed of the whole data set.
         fps (int): Frame rate of the mp4 files.
+        progress (bool): Show a progress bar on stderr while rendering.
 
     Returns:
         dict: The settings, as stored in ``meta.json``.
@@ -294,6 +296,8 @@ def generate(out_dir: str, clips_per_class: int = 250, num_classes: int = 6,
     partial = out_dir.rstrip('/') + '.partial'
     shutil.rmtree(partial, ignore_errors=True)
     per_split = dict(train=clips_per_class - num_val, val=num_val)
+    bar = ProgressBar(clips_per_class * num_classes,
+                      file=sys.stderr) if progress else None
     for split, clips in per_split.items():
         os.makedirs(osp.join(partial, 'videos', split))
         video_lines, frame_lines = [], []
@@ -309,12 +313,16 @@ def generate(out_dir: str, clips_per_class: int = 250, num_classes: int = 6,
                 _write_rawframes(osp.join(partial, 'rawframes', name),
                                  frames)
                 frame_lines.append(f'{name} {num_frames} {label}\n')
+            if bar is not None:
+                bar.update()
         with open(osp.join(partial, f'{split}_list_videos.txt'), 'w') as f:
             f.writelines(video_lines)
         if rawframes:
             with open(osp.join(partial, f'{split}_list_rawframes.txt'),
                       'w') as f:
                 f.writelines(frame_lines)
+    if bar is not None:
+        sys.stderr.write('\n')
     with open(osp.join(partial, 'classes.txt'), 'w') as f:
         f.writelines(f'{name}\n' for name in classes)
     with open(osp.join(partial, META_FILE), 'w') as f:
@@ -346,7 +354,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     options = vars(args)
     out_dir = options.pop('out_dir')
     try:
-        settings = generate(out_dir, **options)
+        settings = generate(out_dir, progress=True, **options)
     except (FileExistsError, ValueError) as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
