@@ -67,7 +67,8 @@ def test_one_run_trains_with_a_learning_curve_and_measures(
     monkeypatch.setattr(experiment, 'CURVE_POINTS', 2)
     result = experiment.run_one(Run('bLVNet-TAM-50 k3', 8),
                                 str(synthetic_root), 6, budget_s=0.01,
-                                work_dir=str(tmp_path), frame_size=32)
+                                work_dir=str(tmp_path), frame_size=32,
+                                lr=3e-4)
     assert result['iters'] == 4 and result['clips_seen'] == 32
     assert [p['iter'] for p in result['curve']] == [2, 4]
     seconds = [p['seconds'] for p in result['curve']]

@@ -1,9 +1,11 @@
 """Command line of the temporal study (``python -m mmblvnet.study``).
 
 Runs the plan of :func:`~.experiment.plan` in ``--jobs`` worker
-processes, saves every finished run to ``OUT/results.json`` at once
-(atomically) and writes the report. Running it again with the same
-settings resumes: finished runs are kept, only the missing ones train.
+processes, saves every finished run to the results file at once
+(atomically; ``docs/study_results.json`` for the full study, committed
+with the report, ``OUT/results.json`` for ``--quick``) and writes the
+report. Running it again with the same settings resumes: finished runs
+are kept, only the missing ones train.
 """
 import argparse
 import datetime
@@ -37,15 +39,21 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='smoke run: bLVNet-TAM-50 k3 and TSN-R50, '
                         'small data and budget')
     parser.add_argument('--out-dir', default=None,
-                        help='results folder (default work_dirs/study or '
-                        'work_dirs/study_quick)')
+                        help='folder of the data and the runs (default '
+                        'work_dirs/study or work_dirs/study_quick)')
+    parser.add_argument('--results', default=None,
+                        help='results file, resumed if it exists (default '
+                        'docs/study_results.json, quick: OUT/results.json)')
     parser.add_argument('--budget', type=float, default=None,
                         help='seconds of training per run: process CPU '
-                        'time on cpu, wall time on cuda (default 600, '
+                        'time on cpu, wall time on cuda (default 900, '
                         'quick 60)')
     parser.add_argument('--frame-size', type=int, default=None,
                         help='frames are resized to this many pixels '
                         '(default 48, quick 32)')
+    parser.add_argument('--lr', type=float, default=3e-4,
+                        help='AdamW learning rate of every run (default '
+                        '3e-4)')
     parser.add_argument('--jobs', type=int, default=2,
                         help='runs trained at the same time (default 2)')
     parser.add_argument('--threads', type=int, default=1,
@@ -67,8 +75,9 @@ def _settings(args: argparse.Namespace) -> Dict:
     """What a finished run depends on: resuming needs the same."""
     mode = 'quick' if args.quick else 'full'
     return dict(quick=args.quick, budget_s=args.budget or
-                (60.0 if args.quick else 600.0),
+                (60.0 if args.quick else 900.0),
                 frame_size=args.frame_size or (32 if args.quick else 48),
+                lr=args.lr,
                 num_classes=args.num_classes,
                 clips_per_class=CLIPS_PER_CLASS[mode], threads=args.threads,
                 device=args.device)
@@ -119,7 +128,9 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     doc = args.doc or (None if args.quick else osp.join('docs',
                                                         'study.md'))
     os.makedirs(out_dir, exist_ok=True)
-    results_path = osp.join(out_dir, 'results.json')
+    results_path = args.results or (osp.join(out_dir, 'results.json')
+                                    if args.quick else osp.join(
+                                        'docs', 'study_results.json'))
     try:
         state = load_state(results_path, settings, args.fresh)
     except ValueError as error:
@@ -139,7 +150,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
             pool.submit(run_one, run, data_root, args.num_classes,
                         settings['budget_s'],
                         osp.join(out_dir, 'runs', run.name.replace(' ', '_')),
-                        settings['frame_size'], args.threads,
+                        settings['frame_size'], args.lr, args.threads,
                         args.device): run
             for run in todo
         }

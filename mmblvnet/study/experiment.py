@@ -118,8 +118,9 @@ def model_config(run: Run, num_classes: int) -> Config:
 
 
 def run_config(run: Run, data_root: str, num_classes: int, work_dir: str,
-               frame_size: int) -> Config:
-    """The demo config with the run's model, data, frames and frame size.
+               frame_size: int, lr: float) -> Config:
+    """The demo config with the run's model, data, frames, frame size and
+    learning rate (its AdamW runs fused).
 
     Loading runs in the training process (``num_workers=0``), so decoding
     is charged to the run's CPU budget like everything else it does.
@@ -132,6 +133,7 @@ def run_config(run: Run, data_root: str, num_classes: int, work_dir: str,
     cfg.randomness = dict(seed=run.seed)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
                                         interval=-1, save_last=False)
+    cfg.optim_wrapper.optimizer.update(lr=lr, fused=True)
     use_generated_data(cfg, data_root)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     for loader in (cfg.train_dataloader, cfg.test_dataloader):
@@ -307,7 +309,7 @@ def measure_cost(model_cfg: Config, num_segments: int, size: int,
 
 
 def run_one(run: Run, data_root: str, num_classes: int, budget_s: float,
-            work_dir: str, frame_size: int, threads: int = 1,
+            work_dir: str, frame_size: int, lr: float, threads: int = 1,
             device: str = 'cpu') -> Dict:
     """Train one run within its budget, test it and measure its cost.
 
@@ -325,7 +327,7 @@ def run_one(run: Run, data_root: str, num_classes: int, budget_s: float,
         os.environ['CUDA_VISIBLE_DEVICES'] = ''
     torch.set_num_threads(threads)
     clock = budget_clock(device)
-    cfg = run_config(run, data_root, num_classes, work_dir, frame_size)
+    cfg = run_config(run, data_root, num_classes, work_dir, frame_size, lr)
     max_iters = calibrate_iterations(cfg, budget_s, clock)
     set_schedule(cfg, max_iters)
     runner = Runner.from_cfg(cfg)
@@ -343,7 +345,7 @@ def run_one(run: Run, data_root: str, num_classes: int, budget_s: float,
     runner.train()
     result = dict(asdict(run), name=run.name, family=MODELS[run.model][0],
                   frame_size=frame_size,
-                  lr=cfg.optim_wrapper.optimizer.lr, iters=max_iters,
+                  lr=lr, iters=max_iters,
                   device=device, threads=threads,
                   clips_seen=max_iters * cfg.train_dataloader.batch_size,
                   curve=curve.points,
