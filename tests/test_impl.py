@@ -50,8 +50,10 @@ def test_batched_equals_loop_outputs_and_gradients_in_training():
     got = forward_backward(batched, x)
     torch.testing.assert_close(got[:2], expected[:2], atol=1e-9, rtol=0)
     for name, grad in expected[2].items():
+        # Pools summed in another order: differences of float64 rounding.
+        atol = 1e-10 * grad.abs().max().item()
         torch.testing.assert_close(
-            got[2][name], grad, atol=1e-9, rtol=1e-9, msg=name)
+            got[2][name], grad, atol=atol, rtol=0, msg=name)
 
 
 def test_impl_changes_neither_state_dict_keys_nor_values():
