@@ -83,6 +83,7 @@ def test_quick_benchmark_on_tiny_clips_writes_the_full_table(
     assert '(1.000x)' in rows[1] and '(1.000x, ' in rows[1]
     assert 'TAM share of bLVNet backbone inference time: b1 ' in report
     assert "impl='auto'" in report and 'OS peak' not in header
+    assert '| ATen ops per backbone forward | b1 | b2 |' in report
 
 
 def test_os_memory_probe_runs_one_model_in_a_subprocess(benchmark):

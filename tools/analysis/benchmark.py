@@ -53,9 +53,11 @@ largest training batch of bLVNet-TAM-101 32x2 against TSM-R50 32f, found
 by doubling and bisection until CUDA runs out of memory).
 
 Below the table it prints the share of bLVNet's backbone inference time
-spent in its TAM modules (:func:`tam_time_share`). With ``--device cuda``
-the table adds throughput in clips/s at the largest batch, in float32 and
-with autocast float16 (AMP); timings there synchronize the device.
+spent in its TAM modules (:func:`tam_time_share`) and the ATen ops of one
+backbone forward per batch size (:func:`backbone_op_counts`). With
+``--device cuda`` the table adds throughput in clips/s at the largest
+batch, in float32 and with autocast float16 (AMP), and the training
+throughput; timings there synchronize the device.
 """
 import argparse
 import contextlib
@@ -87,6 +89,7 @@ from mmblvnet.models.common.impl import IMPLS, set_impl
 from mmblvnet.models.common.tam import TAM
 from mmblvnet.utils.complexity import recognizer_complexity
 from mmblvnet.utils.profiling import (
+    OpCounter,
     TrainStep,
     inference,
     interleaved_medians,
@@ -453,6 +456,28 @@ def measure_tam_share(model: nn.Module, args: argparse.Namespace,
     return shares
 
 
+def backbone_op_counts(models: Dict[str, nn.Module],
+                       args: argparse.Namespace,
+                       device: torch.device) -> Dict[str, Dict[int, int]]:
+    """ATen ops of one backbone forward without autograd, per model and
+    inference batch size (counted on 64 x 64 frames: the count does not
+    depend on the resolution; on a GPU each op is at least one kernel
+    launch). Empty under ``--compile``."""
+    if args.compile:
+        return {}
+    counts = {}
+    for name, model in models.items():
+        model.eval()
+        counts[name] = {}
+        for batch in args.batch_sizes:
+            frames = random_clips(batch, args.frames, 64, device,
+                                  args.channels_last).flatten(0, 1)
+            with torch.no_grad(), OpCounter() as ops:
+                model.backbone(frames)
+            counts[name][batch] = ops.total
+    return counts
+
+
 def largest_batch(fits: Callable[[int], bool], limit: int) -> int:
     """Largest batch ``b <= limit`` with ``fits(b)``, for a ``fits`` that
     holds up to some batch and fails above it (doubling, then bisection).
@@ -607,12 +632,32 @@ def format_targets(results: Dict[str, Dict[str, float]],
     return '\n'.join(lines)
 
 
+def format_op_counts(counts: Dict[str, Dict[int, int]],
+                     frames: int) -> str:
+    """Markdown table of :func:`backbone_op_counts`."""
+    labels = model_labels(frames)
+    batches = list(next(iter(counts.values())))
+    lines = [
+        '| ATen ops per backbone forward | ' +
+        ' | '.join(f'b{batch}' for batch in batches) + ' |',
+        '|---|' + '---|' * len(batches)
+    ]
+    for name, per_batch in counts.items():
+        lines.append(f'| {labels[name]} | ' + ' | '.join(
+            f'{ops} ({ops / counts["tsm"][batch]:.2f}x)'
+            for batch, ops in per_batch.items()) + ' |')
+    return '\n'.join(lines)
+
+
 def format_report(results: Dict[str, Dict[str, float]],
-                  tam_shares: Dict[int, float], args: argparse.Namespace,
+                  tam_shares: Dict[int, float],
+                  args: argparse.Namespace,
                   device: torch.device,
-                  largest: Optional[Dict[str, int]] = None) -> str:
-    """The settings line, the table, the TAM time shares and, with
-    ``--gpu-targets``, the targets."""
+                  largest: Optional[Dict[str, int]] = None,
+                  op_counts: Optional[Dict[str, Dict[int, int]]] = None
+                  ) -> str:
+    """The settings line, the table, the TAM time shares, the op counts
+    and, with ``--gpu-targets``, the targets."""
     where = (torch.cuda.get_device_name(device) if device.type == 'cuda'
              else f'{_cpu_name()} CPU, {args.threads} threads')
     options = [
@@ -631,6 +676,8 @@ def format_report(results: Dict[str, Dict[str, float]],
               or 'not measured (TAM calls are not timed under --compile)')
     report = (f'{settings}\n\n{format_table(results, args, device)}\n\n'
               f'TAM share of bLVNet backbone inference time: {shares}\n')
+    if op_counts:
+        report += f'\n{format_op_counts(op_counts, args.frames)}\n'
     if largest:
         report += ('\nLargest training batch (32 frames): bLVNet-TAM-101 '
                    f'32x2 {largest["blvnet"]} clips, TSM-R50 32f '
@@ -652,6 +699,7 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
         print(report)
         return report
     models = build_models(args)
+    op_counts = backbone_op_counts(models, args, device)
     tam_shares = measure_tam_share(models['blvnet'], args, device)
     results = measure(models, args, device)
     largest = None
@@ -659,7 +707,8 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
         models.clear()
         torch.cuda.empty_cache()
         largest = measure_largest_batch(args)
-    report = format_report(results, tam_shares, args, device, largest)
+    report = format_report(results, tam_shares, args, device, largest,
+                           op_counts)
     print(report)
     if args.out:
         Path(args.out).write_text(report)
