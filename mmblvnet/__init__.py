@@ -1,12 +1,21 @@
 """bLVNet-TAM for MMAction2.
 
-Importing the package applies the stack workarounds of :mod:`.compat` and
+Importing the package tunes glibc's malloc so that freed activations go
+back to the OS (:mod:`.utils.malloc`; ``MMBLVNET_MALLOC=default`` opts
+out): done here so that every way of launching a run gets it, this
+project's tools as well as ``mim train`` and MMAction2's tools, which load
+the plugin through ``custom_imports``. It also applies the stack
+workarounds of :mod:`.compat` and
 registers ``bLResNet``, ``ResNetTAM``, ``TAMNeck`` and ``SegmentHead``
 into ``mmaction.registry.MODELS``, the checked data sets into
 ``mmaction.registry.DATASETS`` and the hooks of :mod:`.engine` into
 ``mmaction.registry.HOOKS``.
 """
-from . import compat
+from .utils.malloc import tune_malloc
+
+tune_malloc()
+
+from . import compat  # noqa: E402
 
 compat.apply_all()
 

@@ -67,7 +67,7 @@ def test_quick_benchmark_on_tiny_clips_writes_the_full_table(
     out = tmp_path / 'bench.md'
     report = benchmark.main([
         '--quick', '--frames', '4', '--size', '32', '--batch-sizes', '1', '2',
-        '--out', str(out)
+        '--no-os-memory', '--out', str(out)
     ])
     assert out.read_text() == report
     lines = report.splitlines()
@@ -82,3 +82,66 @@ def test_quick_benchmark_on_tiny_clips_writes_the_full_table(
     assert all(row.count('|') == header.count('|') for row in rows)
     assert '(1.000x)' in rows[1] and '(1.000x, ' in rows[1]
     assert 'TAM share of bLVNet backbone inference time: b1 ' in report
+    assert "impl='auto'" in report and 'OS peak' not in header
+    assert '| ATen ops per backbone forward | b1 | b2 |' in report
+
+
+def test_os_memory_probe_runs_one_model_in_a_subprocess(benchmark):
+    args = benchmark.parse_args(
+        ['--quick', '--frames', '4', '--size', '32', '--impl', 'batched'])
+    probe = benchmark.probe_in_subprocess('blvnet', args)
+    assert probe['os_peak_bytes'] > 0 and probe['step_s'] > 0
+
+
+def test_os_memory_column_has_ratios_to_tsm_and_tsn(benchmark):
+    args = benchmark.parse_args(['--frames', '4'])
+    titles = [column[0] for column in benchmark.table_columns(
+        args, torch.device('cpu'))]
+    assert titles[-1] == 'OS peak b2, RSS rise (MiB)'
+    assert benchmark.table_columns(args, torch.device('cpu'))[-1][3] == (
+        'tsm', 'tsn')
+
+
+@pytest.mark.parametrize('capacity', [0, 1, 5, 8, 13, 100])
+def test_largest_batch_search_finds_the_capacity(benchmark, capacity):
+    tried = []
+
+    def fits(batch):
+        tried.append(batch)
+        return batch <= capacity
+
+    assert benchmark.largest_batch(fits, limit=64) == min(capacity, 64)
+    assert len(tried) <= 2 * 7 + 1
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--amp'], '--amp needs --device cuda'),
+    (['--largest-batch'], '--largest-batch needs --device cuda'),
+])
+def test_gpu_only_options_fail_clearly_on_cpu(benchmark, argv, message,
+                                              capsys):
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_gpu_targets_preset_sets_the_target_conditions(benchmark):
+    args = benchmark.parse_args(['--gpu-targets'])
+    assert (args.device, args.amp, args.channels_last, args.train_batch,
+            args.largest_batch) == ('cuda', True, True, 8, True)
+    assert (args.frames, args.size, args.batch_sizes) == (16, 224, [1, 8])
+
+
+def test_gpu_targets_table_reads_ratios_against_tsm(benchmark):
+    results = {
+        'blvnet': dict(train_clips_per_s=30.0, latency_b8=10.0,
+                       latency_b1=3.0),
+        'tsm': dict(train_clips_per_s=10.0, latency_b8=30.0, latency_b1=6.0),
+    }
+    table = benchmark.format_targets(results, {1: 0.04, 8: 0.07},
+                                     dict(blvnet=48, tsm=16))
+    assert '| Training throughput b8 >= 2.0x TSM-R50 | 3.000x | yes |' in table
+    assert '| Inference b8 >= 2.5x TSM-R50 (clips/s) | 3.000x | yes |' in table
+    assert '| Batch-1 latency <= 0.6x TSM-R50 | 0.500x | yes |' in table
+    assert '(b1) | 4.0% | yes |' in table and '(b8) | 7.0% | no |' in table
+    assert '48 / 16 clips = 3.00x' in table

@@ -80,15 +80,42 @@ def test_stem_with_cp_keeps_a_quarter_less_for_backward():
     assert saved[True] < 0.75 * saved[False]
 
 
-@pytest.mark.parametrize('train', [False, True])
-def test_backbone_compiles_to_one_graph(train):
+def test_backbone_compiles_to_one_graph_for_inference():
     torch._dynamo.reset()
-    model = randomize_(bLResNet(50, 4)).train(train)
+    model = randomize_(bLResNet(50, 4)).eval()
     x = torch.randn(8, 3, 32, 32)
     compiled = torch.compile(model, backend='aot_eager', fullgraph=True)
-    with torch.set_grad_enabled(train):
+    with torch.no_grad():
         expected = model(x)
         torch.testing.assert_close(compiled(x), expected, atol=1e-5, rtol=0)
+
+
+def assert_same_training_step(eager, compiled_twin, compiled, x, tolerance):
+    """Outputs, input and parameter gradients and BatchNorm statistics of
+    one training step agree between a model and its compiled twin."""
+    expected = forward_backward(eager, x)
+    got = forward_backward(compiled, x)
+    scale = expected[0].abs().max()
+    torch.testing.assert_close(
+        got[0], expected[0], atol=tolerance * scale, rtol=0)
+    for name, grad in [('input', expected[1]), *expected[2].items()]:
+        other = got[1] if name == 'input' else got[2][name]
+        assert other is not None, name
+        torch.testing.assert_close(
+            other, grad, atol=tolerance * grad.abs().max(), rtol=0,
+            msg=name)
+    buffers = dict(compiled_twin.named_buffers())
+    for name, value in eager.named_buffers():
+        torch.testing.assert_close(buffers[name], value, msg=name)
+
+
+def test_compiled_training_step_has_the_eager_outputs_and_gradients():
+    torch._dynamo.reset()
+    eager = randomize_(bLResNet(50, 4)).train()
+    twin = randomize_(bLResNet(50, 4)).train()
+    compiled = torch.compile(twin, backend='aot_eager', fullgraph=True)
+    assert_same_training_step(eager, twin, compiled,
+                              torch.randn(8, 3, 32, 32), 1e-5)
 
 
 def test_compiled_checkpointing_updates_bn_stats_once():
@@ -115,8 +142,21 @@ def test_inductor_compiled_backbone_matches_eager():
     torch._dynamo.reset()
     model = randomize_(bLResNet(50, 4)).eval()
     x = torch.randn(8, 3, 64, 64)
-    compiled = torch.compile(model)
+    compiled = torch.compile(model, fullgraph=True)
     with torch.no_grad():
         expected = model(x)
         torch.testing.assert_close(compiled(x), expected, atol=1e-4, rtol=0)
         torch.testing.assert_close(compiled(x), expected, atol=1e-4, rtol=0)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _has_cxx_compiler(),
+                    reason='torch.compile (inductor) needs a C++ compiler')
+def test_inductor_compiled_training_step_matches_eager():
+    # Compiles forward and backward with inductor: minutes on 2 cores.
+    torch._dynamo.reset()
+    eager = randomize_(bLResNet(50, 4)).train()
+    twin = randomize_(bLResNet(50, 4)).train()
+    compiled = torch.compile(twin, fullgraph=True)
+    assert_same_training_step(eager, twin, compiled,
+                              torch.randn(8, 3, 32, 32), 1e-4)

@@ -1,14 +1,17 @@
 """mmblvnet.utils.profiling: the measurements behind benchmarks and study."""
 from pathlib import Path
 
+import pytest
 import torch
 from mmaction.registry import MODELS
 from mmengine.config import Config
 
 from mmblvnet.utils.profiling import (
     LiveStorageTracker,
+    OpCounter,
     TrainStep,
     interleaved_medians,
+    os_peak_bytes,
     train_peak_bytes,
 )
 
@@ -76,3 +79,25 @@ def test_train_step_peak_covers_state_and_activations():
     # weights + momentum + gradients at least, plus activations
     assert peak > 3 * params
     assert peak < 3 * params + 400 * MIB
+
+
+@pytest.mark.skipif(not Path('/proc/self/clear_refs').exists(),
+                    reason='needs Linux /proc')
+def test_os_peak_sees_memory_freed_before_the_step_returns():
+    def step():
+        block = torch.ones(64 * MIB // 4)  # 64 MiB, touched, then freed
+        del block
+
+    peak = os_peak_bytes(step, torch.device('cpu'))
+    assert 60 * MIB < peak < 200 * MIB
+
+
+def test_op_counter_counts_every_dispatched_op():
+    x = torch.ones(3)
+    with OpCounter() as ops:
+        y = (x + 1).relu_()
+        y[1:].mul_(2)
+    assert ops.counts['aten.add.Tensor'] == 1
+    assert ops.counts['aten.relu_.default'] == 1
+    assert ops.counts['aten.slice.Tensor'] == 1
+    assert ops.total == 4

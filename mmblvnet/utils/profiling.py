@@ -8,12 +8,19 @@ every number of the project is measured the same way:
 - :class:`TrainStep` and :func:`train_peak_bytes`: one SGD step and the
   most bytes it holds at once (exact on CPU through
   :class:`LiveStorageTracker`, ``max_memory_allocated`` on CUDA).
+- :func:`os_peak_bytes`: the same step's memory as the machine sees it
+  (rise of the peak resident set on CPU, ``max_memory_reserved`` on
+  CUDA), for a process that holds one model.
 - :func:`inference`: frames to class scores under ``inference_mode``.
+- :class:`OpCounter`: the ATen ops a computation dispatches (on a GPU,
+  each is at least one kernel launch).
 """
+import collections
 import statistics
 import time
 import weakref
-from typing import Callable, Dict, Iterable, Iterator, List
+from pathlib import Path
+from typing import Callable, Counter, Dict, Iterable, Iterator, List, Optional
 
 import torch
 from mmaction.structures import ActionDataSample
@@ -105,6 +112,33 @@ class LiveStorageTracker(TorchDispatchMode):
         return super().__exit__(*exc_info)
 
 
+class OpCounter(TorchDispatchMode):
+    """Count the ATen ops dispatched while the mode is active.
+
+    Views and in-place ops count like any other op; ops that autograd or
+    a composite op decomposes are counted as the ATen ops that reach the
+    dispatcher's Python mode (what a backend, e.g. CUDA, launches).
+
+    Example:
+        >>> with torch.no_grad(), OpCounter() as ops:
+        ...     backbone(frames)
+        >>> ops.total, ops.counts.most_common(5)
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: Counter[str] = collections.Counter()
+
+    @property
+    def total(self) -> int:
+        """Number of ops seen."""
+        return sum(self.counts.values())
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.counts[str(func)] += 1
+        return func(*args, **(kwargs or {}))
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for the device's queued work (a no-op on CPU)."""
     if device.type == 'cuda':
@@ -172,25 +206,37 @@ class TrainStep:
         model (nn.Module): A ``Recognizer2D``; set to train mode here.
         clips (torch.Tensor): Clips of shape (N, T, 3, H, W).
         num_classes (int): Classes of the head (labels cycle over them).
+        amp (bool): Mixed precision on CUDA: autocast to float16 and a
+            gradient scaler (the usual AMP recipe).
     """
 
-    def __init__(self, model: nn.Module, clips: Tensor,
-                 num_classes: int) -> None:
+    def __init__(self,
+                 model: nn.Module,
+                 clips: Tensor,
+                 num_classes: int,
+                 amp: bool = False) -> None:
         self.model = model.train()
         self.clips = clips
+        self.amp = amp
         self.samples = [
             ActionDataSample().set_gt_label(i % num_classes)
             for i in range(clips.shape[0])
         ]
         self.optimizer = torch.optim.SGD(
             model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
+        self.scaler = torch.amp.GradScaler(
+            clips.device.type, enabled=amp and clips.device.type == 'cuda')
 
     def __call__(self) -> None:
         """Forward, backward, SGD step; the gradients are then freed."""
-        losses = self.model.loss(self.clips, self.samples)
-        loss, _ = self.model.parse_losses(losses)
-        loss.backward()
-        self.optimizer.step()
+        with torch.autocast(
+                self.clips.device.type, dtype=torch.float16,
+                enabled=self.amp):
+            losses = self.model.loss(self.clips, self.samples)
+            loss, _ = self.model.parse_losses(losses)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
 
     def state(self) -> Iterator[Tensor]:
@@ -201,6 +247,53 @@ class TrainStep:
         for state in self.optimizer.state.values():
             yield from (v for v in state.values() if isinstance(v, Tensor))
         yield self.clips
+
+
+_PROC_STATUS = Path('/proc/self/status')
+_PROC_CLEAR_REFS = Path('/proc/self/clear_refs')
+
+
+def _proc_status_kib(field: str) -> int:
+    for line in _PROC_STATUS.read_text().splitlines():
+        if line.startswith(field + ':'):
+            return int(line.split()[1])
+    raise KeyError(f'{field} not in {_PROC_STATUS}')
+
+
+def os_peak_bytes(step: Callable[[], object],
+                  device: torch.device) -> Optional[int]:
+    """Memory of one call of ``step`` as the machine sees it.
+
+    On CPU, the rise of the process's peak resident set during the call
+    over the resident set before it (Linux: ``VmRSS`` before, the peak
+    mark ``VmHWM`` reset through ``/proc/self/clear_refs`` and read
+    after). Unlike :class:`LiveStorageTracker` this includes what the C
+    allocator keeps mapped after tensors are freed (fragmentation) and
+    kernel workspaces, but not what was resident before the call
+    (weights, momentum, inputs). On CUDA, ``torch.cuda.max_memory_reserved``
+    after the call (everything the caching allocator holds from the
+    driver). Run it in a process that holds only the measured model.
+
+    Args:
+        step (callable): The computation, e.g. a :class:`TrainStep` that
+            already ran once.
+        device (torch.device): Where it runs.
+
+    Returns:
+        int or None: Bytes; None on a CPU without Linux's ``/proc``.
+    """
+    if device.type == 'cuda':
+        synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        step()
+        synchronize(device)
+        return torch.cuda.max_memory_reserved(device)
+    if not (_PROC_STATUS.exists() and _PROC_CLEAR_REFS.exists()):
+        return None
+    before = _proc_status_kib('VmRSS')
+    _PROC_CLEAR_REFS.write_text('5')  # resets the peak mark VmHWM
+    step()
+    return (_proc_status_kib('VmHWM') - before) * 1024
 
 
 def storage_bytes(tensors: Iterable[Tensor]) -> int:

@@ -2,6 +2,8 @@
 
     python tools/analysis/benchmark.py [--threads 2] [--repeats 5]
         [--frames 16] [--size 224] [--device {cpu,cuda}] [--out FILE]
+        [--amp] [--channels-last] [--compile] [--impl {auto,batched,loop}]
+    python tools/analysis/benchmark.py --gpu-targets   # one GPU, all targets
 
 One process builds the three recognizers on clips of ``--frames`` frames
 (default 16: bLVNet-TAM-50 "8x2" from ``configs/blvnet_tam_r50_8x.py``,
@@ -27,18 +29,43 @@ TSN-R50):
   ``torch.cuda.max_memory_allocated`` during the step plus the step's own
   state (the other models stay resident).
 
+- OS peak: the same training step's memory as the machine sees it,
+  measured for each model in a fresh subprocess that holds only that
+  model (:func:`~mmblvnet.utils.profiling.os_peak_bytes`: rise of the
+  peak resident set on CPU, ``torch.cuda.max_memory_reserved`` on CUDA);
+  ``--no-os-memory`` skips it. ``--probe-os-memory MODEL`` runs one such
+  subprocess by hand and prints its JSON (peak bytes and the median step
+  time), e.g. to compare malloc settings (``MMBLVNET_MALLOC=default``).
+
 Timed runs of the three models take turns, so a change in the load of a
 shared machine hits all of them alike (see :func:`interleaved_medians`).
 
+``--amp`` (CUDA) autocasts inference and training to float16 (training
+with a gradient scaler), ``--channels-last`` stores weights and frames
+channels-last, ``--compile`` compiles every backbone with
+``torch.compile`` (inductor) before timing, ``--impl`` forces bLResNet's
+implementation (see :mod:`mmblvnet.models.common.impl`).
+``--gpu-targets`` is the GPU measurement of the targets in one command:
+``--device cuda --amp --channels-last --train-batch 8 --largest-batch``,
+16 frames at 224, then a table of the targets (training throughput,
+inference batch 8, batch-1 latency and TAM share against TSM-R50, and the
+largest training batch of bLVNet-TAM-101 32x2 against TSM-R50 32f, found
+by doubling and bisection until CUDA runs out of memory).
+
 Below the table it prints the share of bLVNet's backbone inference time
-spent in its TAM modules (:func:`tam_time_share`). With ``--device cuda``
-the table adds throughput in clips/s at the largest batch, in float32 and
-with autocast float16 (AMP); timings there synchronize the device.
+spent in its TAM modules (:func:`tam_time_share`) and the ATen ops of one
+backbone forward per batch size (:func:`backbone_op_counts`). With
+``--device cuda`` the table adds throughput in clips/s at the largest
+batch, in float32 and with autocast float16 (AMP), and the training
+throughput; timings there synchronize the device.
 """
 import argparse
 import contextlib
 import functools
+import json
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import (
@@ -58,12 +85,15 @@ from mmengine.hub import get_config
 from mmengine.registry import init_default_scope
 from torch import Tensor, nn
 
+from mmblvnet.models.common.impl import IMPLS, set_impl
 from mmblvnet.models.common.tam import TAM
 from mmblvnet.utils.complexity import recognizer_complexity
 from mmblvnet.utils.profiling import (
+    OpCounter,
     TrainStep,
     inference,
     interleaved_medians,
+    os_peak_bytes,
     seconds,
     synchronize,
     train_peak_bytes,
@@ -103,11 +133,43 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--quick', action='store_true',
                         help='one warm-up and one timed run (smoke test)')
     parser.add_argument('--out', help='also write the markdown here')
+    parser.add_argument('--amp', action='store_true',
+                        help='autocast float16 (CUDA; training with a '
+                        'gradient scaler)')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='channels-last weights and frames')
+    parser.add_argument('--compile', action='store_true',
+                        help='torch.compile every backbone before timing')
+    parser.add_argument('--impl', choices=IMPLS, default='auto',
+                        help='bLResNet implementation')
+    parser.add_argument('--no-os-memory', action='store_true',
+                        help='skip the OS-visible training memory '
+                        '(one subprocess per model)')
+    parser.add_argument('--largest-batch', action='store_true',
+                        help='CUDA: largest training batch of '
+                        'bLVNet-TAM-101 32x2 and TSM-R50 32f')
+    parser.add_argument('--gpu-targets', action='store_true',
+                        help='--device cuda --amp --channels-last '
+                        '--train-batch 8 --largest-batch, then the targets')
+    parser.add_argument('--probe-os-memory', metavar='MODEL',
+                        choices=('blvnet', 'tsm', 'tsn'),
+                        help='print the OS-visible peak of one model\'s '
+                        'training step as JSON (what the table runs in a '
+                        'subprocess)')
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.quick:
         args.repeats, args.warmup = 1, 1
+    if args.gpu_targets:
+        args.device, args.amp, args.channels_last = 'cuda', True, True
+        args.train_batch, args.largest_batch = 8, True
     if args.frames < 2 or args.frames % 2:
         parser.error(f'--frames must be even and >= 2, got {args.frames}')
+    if args.amp and args.device != 'cuda':
+        parser.error('--amp needs --device cuda (float16 autocast)')
+    if args.largest_batch and args.device != 'cuda':
+        parser.error('--largest-batch needs --device cuda (it grows the '
+                     'batch until CUDA runs out of memory)')
     return args
 
 
@@ -155,10 +217,55 @@ def check_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def random_clips(batch: int, frames: int, size: int,
-                 device: torch.device) -> Tensor:
-    """Normalized-looking clips of shape (batch, frames, 3, size, size)."""
-    return torch.randn(batch, frames, 3, size, size, device=device)
+def random_clips(batch: int,
+                 frames: int,
+                 size: int,
+                 device: torch.device,
+                 channels_last: bool = False) -> Tensor:
+    """Normalized-looking clips of shape (batch, frames, 3, size, size);
+    each frame channels-last in memory if asked (the recognizer's
+    ``(N * T, 3, H, W)`` view of them then is)."""
+    clips = torch.randn(batch * frames, 3, size, size, device=device)
+    if channels_last:
+        clips = clips.contiguous(memory_format=torch.channels_last)
+    return clips.view(batch, frames, 3, size, size)
+
+
+def build_models(args: argparse.Namespace,
+                 names: Sequence[str] = ('blvnet', 'tsm', 'tsn'),
+                 frames: Optional[int] = None,
+                 depth: int = 50) -> Dict[str, nn.Module]:
+    """The recognizers, on ``args.device``, prepared as the options say.
+
+    Args:
+        args (argparse.Namespace): Benchmark arguments.
+        names (Sequence[str]): Model keys to build.
+        frames (int, optional): Frames per clip; ``args.frames`` if None.
+        depth (int): bLResNet depth.
+
+    Returns:
+        dict[str, nn.Module]: Recognizers by key.
+    """
+    configs = model_configs(frames or args.frames, args.num_classes)
+    configs['blvnet'].backbone.depth = depth
+    models = {}
+    for name in names:
+        model = MODELS.build(configs[name]).to(args.device)
+        if name == 'blvnet':
+            set_impl(model.backbone, args.impl)
+        if args.channels_last:
+            model.to(memory_format=torch.channels_last)
+        models[name] = model
+    return models
+
+
+def compile_backbones(models: Dict[str, nn.Module],
+                      args: argparse.Namespace) -> None:
+    """``Module.compile`` each backbone in place under ``--compile``
+    (state-dict keys unchanged)."""
+    if args.compile:
+        for model in models.values():
+            model.backbone.compile()
 
 
 @contextlib.contextmanager
@@ -200,8 +307,11 @@ def timed_tam_calls(model: nn.Module,
             del tam.forward, tam.forward_pairs
 
 
-def tam_time_share(backbone: nn.Module, frames: Tensor, repeats: int,
-                   warmup: int) -> float:
+def tam_time_share(backbone: nn.Module,
+                   frames: Tensor,
+                   repeats: int,
+                   warmup: int,
+                   amp: bool = False) -> float:
     """Fraction of the backbone's inference time spent in TAM.
 
     Args:
@@ -209,12 +319,15 @@ def tam_time_share(backbone: nn.Module, frames: Tensor, repeats: int,
         frames (torch.Tensor): Frames of shape (N * T, 3, H, W).
         repeats (int): Timed forwards.
         warmup (int): Untimed forwards first.
+        amp (bool): Autocast to float16.
 
     Returns:
         float: TAM seconds over backbone seconds, summed over the repeats.
     """
     device = frames.device
-    with torch.inference_mode(), timed_tam_calls(backbone, device) as tam:
+    with torch.inference_mode(), torch.autocast(
+            device.type, dtype=torch.float16,
+            enabled=amp), timed_tam_calls(backbone, device) as tam:
         for _ in range(warmup):
             backbone(frames)
         tam[0] = 0.0
@@ -229,14 +342,15 @@ def measure(models: Dict[str, nn.Module], args: argparse.Namespace,
     """All table metrics of each recognizer (see the module docstring).
 
     Args:
-        models (dict[str, nn.Module]): Recognizers by key, on the CPU.
+        models (dict[str, nn.Module]): Recognizers by key, on ``device``.
         args (argparse.Namespace): Benchmark arguments.
         device (torch.device): Where to time them.
 
     Returns:
         dict[str, dict[str, float]]: Per model ``gflops``, ``params_m``,
-        ``latency_b{N}`` and ``train_ms`` (ms), ``train_peak_mib`` and on CUDA
-        ``clips_per_s`` and ``amp_clips_per_s``.
+        ``latency_b{N}`` and ``train_ms`` (ms), ``train_peak_mib``,
+        ``os_peak_mib`` (unless ``--no-os-memory``) and on CUDA
+        ``clips_per_s``, ``amp_clips_per_s`` and ``train_clips_per_s``.
     """
     shape = (1, args.frames, 3, args.size, args.size)
     results = {}
@@ -244,7 +358,8 @@ def measure(models: Dict[str, nn.Module], args: argparse.Namespace,
         info = recognizer_complexity(model, shape)
         results[name] = dict(
             gflops=info['flops'] / 1e9, params_m=info['params'] / 1e6)
-        model.to(device).eval()
+        model.eval()
+    compile_backbones(models, args)
 
     def record(key: str, runs: Dict[str, Callable],
                scale: Callable[[float], float]) -> None:
@@ -253,42 +368,168 @@ def measure(models: Dict[str, nn.Module], args: argparse.Namespace,
         for name, median_s in medians.items():
             results[name][key] = scale(median_s)
 
+    def clips_of(batch: int) -> Tensor:
+        return random_clips(batch, args.frames, args.size, device,
+                            args.channels_last)
+
     for batch in args.batch_sizes:
-        clips = random_clips(batch, args.frames, args.size, device)
+        clips = clips_of(batch)
         record(f'latency_b{batch}', {
-            name: functools.partial(inference, model, clips)
+            name: functools.partial(inference, model, clips, args.amp)
             for name, model in models.items()
         }, lambda seconds: 1e3 * seconds)
     if device.type == 'cuda':
         batch = max(args.batch_sizes)
-        clips = random_clips(batch, args.frames, args.size, device)
+        clips = clips_of(batch)
         for key, amp in (('clips_per_s', False), ('amp_clips_per_s', True)):
             record(key, {
                 name: functools.partial(inference, model, clips, amp)
                 for name, model in models.items()
             }, lambda seconds: batch / seconds)
-    clips = random_clips(args.train_batch, args.frames, args.size, device)
+    clips = clips_of(args.train_batch)
     steps = {
-        name: TrainStep(model, clips, args.num_classes)
+        name: TrainStep(model, clips, args.num_classes, args.amp)
         for name, model in models.items()
     }
     record('train_ms', steps, lambda seconds: 1e3 * seconds)
     for name, step in steps.items():
         results[name]['train_peak_mib'] = train_peak_bytes(step) / MIB
+        if device.type == 'cuda':
+            results[name]['train_clips_per_s'] = (
+                1e3 * args.train_batch / results[name]['train_ms'])
+    if not args.no_os_memory:
+        for name in models:
+            probe = probe_in_subprocess(name, args)
+            results[name]['os_peak_mib'] = probe['os_peak_bytes'] / MIB
     return results
+
+
+def probe_os_memory(args: argparse.Namespace) -> Dict[str, float]:
+    """Build one model, warm up, and measure its training step.
+
+    Returns:
+        dict: ``os_peak_bytes`` (see
+        :func:`~mmblvnet.utils.profiling.os_peak_bytes`) and ``step_s``,
+        the median wall time of ``--repeats`` steps.
+    """
+    device = torch.device(args.device)
+    models = build_models(args, (args.probe_os_memory, ))
+    compile_backbones(models, args)
+    model = models[args.probe_os_memory]
+    clips = random_clips(args.train_batch, args.frames, args.size, device,
+                         args.channels_last)
+    step = TrainStep(model, clips, args.num_classes, args.amp)
+    medians = interleaved_medians({'step': step}, args.repeats,
+                                  max(1, args.warmup), device)
+    peak = os_peak_bytes(step, device)
+    return dict(os_peak_bytes=peak, step_s=medians['step'])
+
+
+def probe_in_subprocess(name: str,
+                        args: argparse.Namespace) -> Dict[str, float]:
+    """:func:`probe_os_memory` of model ``name`` in a fresh process (its
+    own allocator state, nothing else resident)."""
+    command = [
+        sys.executable, __file__, *args.argv, '--probe-os-memory', name
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=False)
+    if result.returncode:
+        raise RuntimeError(f'memory probe of {name} failed: '
+                           f'{" ".join(command)}\n{result.stderr[-2000:]}')
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def measure_tam_share(model: nn.Module, args: argparse.Namespace,
                       device: torch.device) -> Dict[int, float]:
-    """TAM share of bLVNet's backbone inference time per batch size."""
-    model.to(device).eval()
+    """TAM share of bLVNet's backbone inference time per batch size
+    (empty under ``--compile``: a compiled graph has no TAM calls)."""
+    if args.compile:
+        return {}
+    model.eval()
     shares = {}
     for batch in args.batch_sizes:
-        frames = random_clips(batch, args.frames, args.size,
-                              device).flatten(0, 1)
+        frames = random_clips(batch, args.frames, args.size, device,
+                              args.channels_last).flatten(0, 1)
         shares[batch] = tam_time_share(model.backbone, frames, args.repeats,
-                                       args.warmup)
+                                       args.warmup, args.amp)
     return shares
+
+
+def backbone_op_counts(models: Dict[str, nn.Module],
+                       args: argparse.Namespace,
+                       device: torch.device) -> Dict[str, Dict[int, int]]:
+    """ATen ops of one backbone forward without autograd, per model and
+    inference batch size (counted on 64 x 64 frames: the count does not
+    depend on the resolution; on a GPU each op is at least one kernel
+    launch). Empty under ``--compile``."""
+    if args.compile:
+        return {}
+    counts = {}
+    for name, model in models.items():
+        model.eval()
+        counts[name] = {}
+        for batch in args.batch_sizes:
+            frames = random_clips(batch, args.frames, 64, device,
+                                  args.channels_last).flatten(0, 1)
+            with torch.no_grad(), OpCounter() as ops:
+                model.backbone(frames)
+            counts[name][batch] = ops.total
+    return counts
+
+
+def largest_batch(fits: Callable[[int], bool], limit: int) -> int:
+    """Largest batch ``b <= limit`` with ``fits(b)``, for a ``fits`` that
+    holds up to some batch and fails above it (doubling, then bisection).
+
+    Returns:
+        int: The batch, 0 if even 1 does not fit.
+    """
+    low, high = 0, 1
+    while high <= limit and fits(high):
+        low, high = high, 2 * high
+    high = min(high, limit + 1)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def train_step_fits(model: nn.Module, batch: int, *,
+                    args: argparse.Namespace, frames: int) -> bool:
+    """Whether one training step of ``batch`` clips fits in CUDA memory."""
+    device = torch.device(args.device)
+    try:
+        clips = random_clips(batch, frames, args.size, device,
+                             args.channels_last)
+        TrainStep(model, clips, args.num_classes, args.amp)()
+        synchronize(device)
+        return True
+    except torch.cuda.OutOfMemoryError:
+        return False
+    finally:
+        model.zero_grad(set_to_none=True)
+        torch.cuda.empty_cache()
+
+
+def measure_largest_batch(args: argparse.Namespace,
+                          limit: int = 4096) -> Dict[str, int]:
+    """Largest training batch of bLVNet-TAM-101 32x2 and TSM-R50 32f, one
+    model on the GPU at a time."""
+    batches = {}
+    for name in ('blvnet', 'tsm'):
+        models = build_models(args, (name, ), frames=32, depth=101)
+        compile_backbones(models, args)
+        model = models.pop(name)
+        batches[name] = largest_batch(
+            functools.partial(train_step_fits, model, args=args, frames=32),
+            limit)
+        del model
+        torch.cuda.empty_cache()
+    return batches
 
 
 def table_columns(args: argparse.Namespace,
@@ -308,9 +549,16 @@ def table_columns(args: argparse.Namespace,
     columns += [
         (f'Train step b{args.train_batch} (ms)', 'train_ms', '.1f',
          ('tsm', )),
-        (f'Train peak b{args.train_batch} (MiB)', 'train_peak_mib', '.0f',
-         ('tsm', 'tsn')),
     ]
+    if device.type == 'cuda':
+        columns.append((f'Train b{args.train_batch} (clips/s)',
+                        'train_clips_per_s', '.1f', ('tsm', )))
+    columns.append((f'Train peak b{args.train_batch} (MiB)',
+                    'train_peak_mib', '.0f', ('tsm', 'tsn')))
+    if not args.no_os_memory:
+        title = ('reserved' if device.type == 'cuda' else 'RSS rise')
+        columns.append((f'OS peak b{args.train_batch}, {title} (MiB)',
+                        'os_peak_mib', '.0f', ('tsm', 'tsn')))
     return columns
 
 
@@ -353,20 +601,90 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def format_targets(results: Dict[str, Dict[str, float]],
+                   tam_shares: Dict[int, float],
+                   largest: Dict[str, int]) -> str:
+    """Markdown table of the GPU targets (``--gpu-targets``)."""
+    blvnet, tsm = results['blvnet'], results['tsm']
+    rows = [
+        ('Training throughput b8 >= 2.0x TSM-R50',
+         blvnet['train_clips_per_s'] / tsm['train_clips_per_s'], 2.0, 1),
+        ('Inference b8 >= 2.5x TSM-R50 (clips/s)',
+         tsm['latency_b8'] / blvnet['latency_b8'], 2.5, 1),
+        ('Batch-1 latency <= 0.6x TSM-R50',
+         blvnet['latency_b1'] / tsm['latency_b1'], 0.6, -1),
+    ]
+    lines = ['| Target | Measured | Holds? |', '|---|---|---|']
+    for title, ratio, bound, sign in rows:
+        holds = ratio >= bound if sign > 0 else ratio <= bound
+        lines.append(f'| {title} | {ratio:.3f}x | '
+                     f'{"yes" if holds else "no"} |')
+    for batch, share in tam_shares.items():
+        lines.append(f'| TAM <= 5% of GPU time (b{batch}) | '
+                     f'{100 * share:.1f}% | '
+                     f'{"yes" if share <= 0.05 else "no"} |')
+    if largest:
+        ratio = largest['blvnet'] / max(1, largest['tsm'])
+        lines.append(
+            f'| Largest training batch, bLVNet-TAM-101 32x2 / TSM-R50 32f '
+            f'| {largest["blvnet"]} / {largest["tsm"]} clips = '
+            f'{ratio:.2f}x | (ratio reported) |')
+    return '\n'.join(lines)
+
+
+def format_op_counts(counts: Dict[str, Dict[int, int]],
+                     frames: int) -> str:
+    """Markdown table of :func:`backbone_op_counts`."""
+    labels = model_labels(frames)
+    batches = list(next(iter(counts.values())))
+    lines = [
+        '| ATen ops per backbone forward | ' +
+        ' | '.join(f'b{batch}' for batch in batches) + ' |',
+        '|---|' + '---|' * len(batches)
+    ]
+    for name, per_batch in counts.items():
+        lines.append(f'| {labels[name]} | ' + ' | '.join(
+            f'{ops} ({ops / counts["tsm"][batch]:.2f}x)'
+            for batch, ops in per_batch.items()) + ' |')
+    return '\n'.join(lines)
+
+
 def format_report(results: Dict[str, Dict[str, float]],
-                  tam_shares: Dict[int, float], args: argparse.Namespace,
-                  device: torch.device) -> str:
-    """The settings line, the table and the TAM time shares."""
+                  tam_shares: Dict[int, float],
+                  args: argparse.Namespace,
+                  device: torch.device,
+                  largest: Optional[Dict[str, int]] = None,
+                  op_counts: Optional[Dict[str, Dict[int, int]]] = None
+                  ) -> str:
+    """The settings line, the table, the TAM time shares, the op counts
+    and, with ``--gpu-targets``, the targets."""
     where = (torch.cuda.get_device_name(device) if device.type == 'cuda'
              else f'{_cpu_name()} CPU, {args.threads} threads')
+    options = [
+        name for name, on in (('AMP', args.amp),
+                              ('channels_last', args.channels_last),
+                              ('torch.compile', args.compile)) if on
+    ]
     settings = (f'{where}; torch {torch.__version__}; clips of '
                 f'{args.frames} frames at {args.size}x{args.size}; '
                 f'{args.num_classes} classes; median of {args.repeats} '
-                f'runs after {args.warmup} warm-up')
-    shares = ', '.join(f'b{batch} {100 * share:.1f}%'
-                       for batch, share in tam_shares.items())
-    return (f'{settings}\n\n{format_table(results, args, device)}\n\n'
-            f'TAM share of bLVNet backbone inference time: {shares}\n')
+                f'runs after {args.warmup} warm-up; bLResNet '
+                f'impl={args.impl!r}'
+                + (f'; {", ".join(options)}' if options else ''))
+    shares = (', '.join(f'b{batch} {100 * share:.1f}%'
+                        for batch, share in tam_shares.items())
+              or 'not measured (TAM calls are not timed under --compile)')
+    report = (f'{settings}\n\n{format_table(results, args, device)}\n\n'
+              f'TAM share of bLVNet backbone inference time: {shares}\n')
+    if op_counts:
+        report += f'\n{format_op_counts(op_counts, args.frames)}\n'
+    if largest:
+        report += ('\nLargest training batch (32 frames): bLVNet-TAM-101 '
+                   f'32x2 {largest["blvnet"]} clips, TSM-R50 32f '
+                   f'{largest["tsm"]} clips\n')
+    if args.gpu_targets:
+        report += f'\n{format_targets(results, tam_shares, largest)}\n'
+    return report
 
 
 def main(argv: Optional[Sequence[str]] = None) -> str:
@@ -376,14 +694,21 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     init_default_scope('mmaction')
-    models = {
-        name: MODELS.build(cfg)
-        for name, cfg in model_configs(args.frames,
-                                       args.num_classes).items()
-    }
+    if args.probe_os_memory:
+        report = json.dumps(probe_os_memory(args))
+        print(report)
+        return report
+    models = build_models(args)
+    op_counts = backbone_op_counts(models, args, device)
     tam_shares = measure_tam_share(models['blvnet'], args, device)
     results = measure(models, args, device)
-    report = format_report(results, tam_shares, args, device)
+    largest = None
+    if args.largest_batch:
+        models.clear()
+        torch.cuda.empty_cache()
+        largest = measure_largest_batch(args)
+    report = format_report(results, tam_shares, args, device, largest,
+                           op_counts)
     print(report)
     if args.out:
         Path(args.out).write_text(report)

@@ -24,6 +24,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ..common.bottleneck import Bottleneck, make_stage
 from ..common.checkpoint import checkpoint
 from ..common.conv_bn import ConvBNSequential, conv_bn
+from ..common.impl import check_impl, set_impl
 from ..common.tam import TAM, check_num_segments, clips_in_batch
 
 # depth -> Bottlenecks per stage (layer1, layer2, layer3, layer4).
@@ -180,6 +181,24 @@ class BigLittleModule(nn.Module):
         return self.fusion(self.relu(fused))
 
 
+def _check_ratios(alpha: int, beta: int) -> None:
+    """Raise a ValueError unless ``alpha`` and ``beta`` can build a net.
+
+    ``alpha`` divides the width of every little branch (the narrowest is
+    the stem's, ``64 / alpha``); ``beta`` divides the depth of the little
+    stages.
+    """
+    for name, value, top in (('alpha', alpha, STEM_CHANNELS),
+                             ('beta', beta, None)):
+        if (isinstance(value, bool) or not isinstance(value, int)
+                or value < 1 or (top is not None and value > top)):
+            limit = f' and at most {top}' if top is not None else ''
+            raise ValueError(
+                f'bLResNet: {name} must be an integer >= 1{limit}, but got '
+                f'{name}={value!r}; the paper uses alpha=2, beta=4 (leave '
+                'them out of the config for those)')
+
+
 def _even_then_odd(frames: Tensor) -> Tensor:
     """Reorder (N * T, C, H, W) frames: all even frames, then all odd ones.
 
@@ -223,6 +242,13 @@ class bLResNet(BaseModule):
             forward FLOPs (a training step takes about 10% longer on
             CPU). Outputs, gradients and BatchNorm statistics are
             unchanged. Defaults to True.
+        impl (str): ``'loop'`` (per-clip loops and Conv+BN folding, tuned
+            for eager CPU inference), ``'batched'`` (a fixed number of ops
+            per forward whatever the batch: GPUs, ``torch.compile``,
+            export) or ``'auto'``: batched on a GPU and while a graph is
+            captured, loop on the CPU (see
+            :mod:`mmblvnet.models.common.impl`). Same outputs and state
+            dict either way. Defaults to ``'auto'``.
         init_cfg (dict or list[dict], optional): MMEngine init config.
 
     Input ``(N * T, C, H, W)`` with each clip's frames contiguous; output
@@ -244,6 +270,7 @@ class bLResNet(BaseModule):
                  partial_bn: bool = False,
                  with_cp: bool = False,
                  stem_with_cp: bool = True,
+                 impl: str = 'auto',
                  init_cfg: Optional[dict] = None) -> None:
         if pretrained is not None:
             if init_cfg is not None:
@@ -258,6 +285,8 @@ class bLResNet(BaseModule):
         if num_segments % 2:
             raise ValueError('bLResNet pairs frames, so num_segments must be '
                              f'even, but got num_segments={num_segments}')
+        _check_ratios(alpha, beta)
+        check_impl(impl)
         self.depth = depth
         self.num_segments = num_segments
         self.alpha = alpha
@@ -297,6 +326,8 @@ class bLResNet(BaseModule):
             with_cp=with_cp)
         self.feat_dim = LAYER4_CHANNELS
         self._init_from_scratch()
+        self.impl = impl
+        set_impl(self, impl)
 
     def _make_tam(self, channels: int, num_segments: int) -> Optional[TAM]:
         if self.tam_cfg is None:
@@ -365,7 +396,7 @@ class bLResNet(BaseModule):
         Returns:
             torch.Tensor: One map per pair, (N * T / 2, 64, H / 4, W / 4).
         """
-        x = self.relu(conv_bn(self.conv1, self.bn1, x))
+        x = self.relu(conv_bn(self.conv1, self.bn1, x, self.impl))
         num_pairs = x.shape[0] // 2
         return self.layer0(x[:num_pairs], x[num_pairs:])
 

@@ -3,6 +3,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .impl import runs_batched
+
 
 class DepthwiseAvgPool2d(nn.AvgPool2d):
     """``nn.AvgPool2d`` (zero padding counted) run as a depthwise conv.
@@ -11,14 +13,18 @@ class DepthwiseAvgPool2d(nn.AvgPool2d):
     gives the same averages; oneDNN runs it about four times faster on CPU
     than ``avg_pool2d`` for the shortcut pools of bLResNet (3x3, stride 2,
     padding 1). No parameters: state dicts are those of ``nn.AvgPool2d``.
-    A traced forward (FLOP counting, ONNX export) stays ``avg_pool2d``, so
-    the pool is counted and exported as the pooling it is.
+    The batched implementation (:mod:`.impl`: on GPUs, under
+    ``torch.compile``, tracing for FLOP counting and ONNX export) stays
+    ``avg_pool2d``, one op that is counted and exported as the pooling it
+    is; so does any traced forward.
 
     Args:
         kernel_size (int): Side of the square window.
         stride (int): Stride of the window.
         padding (int): Zero padding on each side, counted in the average.
     """
+
+    impl = 'auto'
 
     def __init__(self, kernel_size: int, stride: int, padding: int) -> None:
         super().__init__(kernel_size, stride=stride, padding=padding)
@@ -31,7 +37,7 @@ class DepthwiseAvgPool2d(nn.AvgPool2d):
             torch.Tensor: Averages of shape (B, C, H', W') as
             ``nn.AvgPool2d`` computes them.
         """
-        if torch.jit.is_tracing():
+        if torch.jit.is_tracing() or runs_batched(self.impl, x):
             return super().forward(x)
         channels = x.shape[1]
         kernel = torch.full(

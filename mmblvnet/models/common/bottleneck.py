@@ -51,8 +51,11 @@ class Bottleneck(nn.Module):
         last_relu (bool): Whether to end with ReLU. Defaults to True.
         tam (TAM, optional): Temporal aggregation applied to the input.
         with_cp (bool): Use gradient checkpointing. Defaults to False.
+
+    ``impl`` is passed to :func:`.conv_bn.conv_bn` (see :mod:`.impl`).
     """
     expansion = 4
+    impl = 'auto'
 
     def __init__(self,
                  in_channels: int,
@@ -81,9 +84,9 @@ class Bottleneck(nn.Module):
         identity = x
         if self.tam is not None:
             x = self.tam(x)
-        out = self.relu(conv_bn(self.conv1, self.bn1, x))
-        out = self.relu(conv_bn(self.conv2, self.bn2, out))
-        out = conv_bn(self.conv3, self.bn3, out)
+        out = self.relu(conv_bn(self.conv1, self.bn1, x, self.impl))
+        out = self.relu(conv_bn(self.conv2, self.bn2, out, self.impl))
+        out = conv_bn(self.conv3, self.bn3, out, self.impl)
         if self.downsample is not None:
             identity = self.downsample(x)
         out += identity

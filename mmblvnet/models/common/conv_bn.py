@@ -5,12 +5,16 @@ map, so ``bn(conv(x))`` equals one convolution with scaled weights and a
 bias. Folding on the fly skips a full pass over every map and the
 allocation of its output: about 7% of bLResNet's CPU inference time. The
 parameters and state-dict keys stay those of the two modules; training,
-and anything that needs autograd, runs them as they are.
+and anything that needs autograd, runs them as they are; so does the
+batched implementation (:mod:`.impl`), which keeps the op count of a
+forward small for GPUs, ``torch.compile`` and export.
 """
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from .impl import runs_batched
 
 
 def _has_hooks(module: nn.Module) -> bool:
@@ -29,20 +33,24 @@ def _can_fold(conv: nn.Conv2d, bn: _BatchNorm) -> bool:
             and not _has_hooks(conv) and not _has_hooks(bn))
 
 
-def conv_bn(conv: nn.Conv2d, bn: _BatchNorm, x: Tensor) -> Tensor:
-    """``bn(conv(x))``; one folded convolution when autograd is off, the
-    statistics are frozen, the padding is zeros and neither module has
-    forward hooks.
+def conv_bn(conv: nn.Conv2d,
+            bn: _BatchNorm,
+            x: Tensor,
+            impl: str = 'auto') -> Tensor:
+    """``bn(conv(x))``; on the loop path (see :mod:`.impl`) one folded
+    convolution when autograd is off, the statistics are frozen, the
+    padding is zeros and neither module has forward hooks.
 
     Args:
         conv (nn.Conv2d): The convolution.
         bn (_BatchNorm): The BatchNorm on its output.
         x (torch.Tensor): Input of shape (B, C_in, H, W).
+        impl (str): ``'auto'``, ``'batched'`` (never fold) or ``'loop'``.
 
     Returns:
         torch.Tensor: Output of shape (B, C_out, H', W').
     """
-    if not _can_fold(conv, bn):
+    if runs_batched(impl, x) or not _can_fold(conv, bn):
         return bn(conv(x))
     scale = torch.rsqrt(bn.running_var + bn.eps)
     if bn.affine:
@@ -62,7 +70,9 @@ class ConvBNSequential(nn.Sequential):
     :func:`conv_bn` (folded at inference).
 
     Holds the same modules, under the same keys, as ``nn.Sequential``.
+    ``impl`` is passed to :func:`conv_bn` (set by :func:`.impl.set_impl`).
     """
+    impl = 'auto'
 
     def forward(self, x: Tensor) -> Tensor:
         """Args:
@@ -78,7 +88,7 @@ class ConvBNSequential(nn.Sequential):
             follower = modules[index + 1] if index + 1 < len(modules) else None
             if (isinstance(module, nn.Conv2d)
                     and isinstance(follower, _BatchNorm)):
-                x = conv_bn(module, follower, x)
+                x = conv_bn(module, follower, x, self.impl)
                 index += 2
             else:
                 x = module(x)

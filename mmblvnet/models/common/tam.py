@@ -16,12 +16,20 @@ outputs of the even and odd frames directly, from a clip stored frame by
 frame or as one map per pair of identical frames (what bLResNet holds after
 each big-little fusion); both give exactly the numbers of the plain formula
 applied to the expanded clip.
+
+Without autograd, the loop implementation (see :mod:`.impl`) works clip by
+clip, and frame by frame in place where it may, for the CPU cache; the
+batched one runs the same sums over the whole batch at once, a fixed
+number of ops per call whatever the batch (GPU, ``torch.compile``,
+export).
 """
 import math
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
+
+from .impl import runs_batched
 
 BLENDING_METHODS = ('sum', 'max')
 
@@ -31,7 +39,8 @@ _Term = Tuple[int, int, Tensor]
 
 def check_num_segments(num_segments: int) -> None:
     """Raise a ValueError unless ``num_segments`` is a positive integer."""
-    if not isinstance(num_segments, int) or num_segments < 1:
+    if (isinstance(num_segments, bool) or not isinstance(num_segments, int)
+            or num_segments < 1):
         raise ValueError('num_segments must be a positive integer, '
                          f'but got num_segments={num_segments!r}')
 
@@ -124,13 +133,13 @@ def _max_of_terms(sources: Sequence[Tensor], terms: List[_Term]) -> Tensor:
     return out
 
 
-def _blend(sources: Sequence[Tensor], terms: List[_Term],
-           method: str) -> Tensor:
+def _blend(sources: Sequence[Tensor], terms: List[_Term], method: str,
+           batched: bool) -> Tensor:
     """Blend shifted, channel-scaled clips and apply ReLU (out of place).
 
-    Without autograd, a ``'sum'`` blend runs clip by clip: each clip's
-    passes then reuse data from the CPU cache instead of streaming the
-    whole batch through memory once per pass.
+    Without autograd and unless ``batched``, a ``'sum'`` blend runs clip
+    by clip: each clip's passes then reuse data from the CPU cache instead
+    of streaming the whole batch through memory once per pass.
 
     Args:
         sources (Sequence[torch.Tensor]): Clips, each of shape
@@ -140,6 +149,7 @@ def _blend(sources: Sequence[Tensor], terms: List[_Term],
             offset]`` (zero where ``l + offset`` is outside the clip). One
             term must have offset 0.
         method (str): ``'sum'`` or ``'max'``.
+        batched (bool): Cover all clips with each op (a fixed op count).
 
     Returns:
         torch.Tensor: Blended clips of shape (N, L, C, H, W).
@@ -147,7 +157,7 @@ def _blend(sources: Sequence[Tensor], terms: List[_Term],
     terms = sorted(terms, key=lambda term: term[0] != 0)
     if method == 'max':
         return _max_of_terms(sources, terms).relu_()
-    if torch.is_grad_enabled():
+    if batched or torch.is_grad_enabled():
         return _weighted_sum(sources, terms).relu_()
     out = torch.empty_like(sources[0])
     for clip in range(out.shape[0]):
@@ -210,8 +220,11 @@ class TAM(nn.Module):
         blending_method (str): ``'sum'`` or ``'max'``. Defaults to ``'sum'``.
 
     The ``k`` depthwise 1x1 kernels are held in one parameter ``weight`` of
-    shape (k, C); row ``i`` weights frame ``t + i - k // 2``.
+    shape (k, C); row ``i`` weights frame ``t + i - k // 2``. ``impl``
+    (``'auto'``, ``'batched'`` or ``'loop'``, see :mod:`.impl`) picks the
+    implementation; both give the same numbers.
     """
+    impl = 'auto'
 
     def __init__(self,
                  in_channels: int,
@@ -220,10 +233,12 @@ class TAM(nn.Module):
                  blending_method: str = 'sum') -> None:
         super().__init__()
         check_num_segments(num_segments)
-        if (not isinstance(blending_frames, int) or blending_frames < 1
+        if (isinstance(blending_frames, bool)
+                or not isinstance(blending_frames, int) or blending_frames < 1
                 or blending_frames % 2 == 0):
             raise ValueError('blending_frames must be an odd positive '
-                             f'integer, but got {blending_frames!r}')
+                             f'integer, but got {blending_frames!r} (e.g. '
+                             'blending_frames=3, the paper\'s setting)')
         if blending_method not in BLENDING_METHODS:
             raise ValueError(f'blending_method must be one of '
                              f'{BLENDING_METHODS}, but got '
@@ -277,7 +292,8 @@ class TAM(nn.Module):
         half = self.blending_frames // 2
         terms = [(row - half, 0, self.weight[row])
                  for row in range(self.blending_frames)]
-        return _blend((clips, ), terms, self.blending_method).view_as(x)
+        return _blend((clips, ), terms, self.blending_method,
+                      runs_batched(self.impl, x)).view_as(x)
 
     def forward_pairs(self,
                       even: Tensor,
@@ -293,8 +309,9 @@ class TAM(nn.Module):
                 one map (bLResNet after a fusion): the result is exact for
                 the duplicated clip at half the cost.
             inplace (bool): Overwrite ``even`` and ``odd`` with the result
-                when autograd is off, the two are distinct and the method
-                is ``'sum'`` (saves the allocation of two outputs).
+                when autograd is off, the two are distinct, the method is
+                ``'sum'`` and the loop implementation runs (saves the
+                allocation of two outputs).
 
         Returns:
             tuple[torch.Tensor]: Blended even and odd frames, each of shape
@@ -307,7 +324,9 @@ class TAM(nn.Module):
         shared_maps = even is odd
         sources = (even.view(shape), ) if shared_maps else (even.view(shape),
                                                           odd.view(shape))
-        if (inplace and not shared_maps and not torch.is_grad_enabled()
+        batched = runs_batched(self.impl, even)
+        if (inplace and not batched and not shared_maps
+                and not torch.is_grad_enabled()
                 and self.blending_method == 'sum'):
             # Clip by clip, so that the passes over a frame hit the cache.
             for clip in range(num_clips):
@@ -318,4 +337,5 @@ class TAM(nn.Module):
             return even, odd
         return tuple(
             _blend(sources, self._pair_terms(parity, shared_maps),
-                   self.blending_method).view_as(even) for parity in (0, 1))
+                   self.blending_method, batched).view_as(even)
+            for parity in (0, 1))

@@ -35,6 +35,15 @@ class SegmentHead(BaseHead):
                  init_std: float = 0.001,
                  init_cfg: Optional[dict] = None,
                  **kwargs) -> None:
+        for name, value in (('num_classes', num_classes),
+                            ('in_channels', in_channels)):
+            if (isinstance(value, bool) or not isinstance(value, int)
+                    or value < 1):
+                raise ValueError(
+                    f'SegmentHead: {name} must be a positive integer, but '
+                    f'got {name}={value!r}; set cls_head.{name} in the '
+                    'model config (num_classes: classes of the data set, '
+                    'in_channels: 2048 for bLResNet)')
         super().__init__(num_classes, in_channels, init_cfg=init_cfg,
                          **kwargs)
         self.dropout_ratio = dropout_ratio
