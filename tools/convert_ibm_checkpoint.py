@@ -57,9 +57,15 @@ def convert(args: argparse.Namespace) -> None:
     if os.path.exists(args.dst) and not args.overwrite:
         raise FileExistsError(
             f'{args.dst}: exists; pass --overwrite to replace it')
+    # Progress on stdout (a large file takes seconds); errors on stderr.
+    if os.path.isfile(args.src):
+        print(f'reading {args.src} ({os.path.getsize(args.src) / 1e6:.0f} '
+              'MB; checksums and weights are checked)', flush=True)
     # Released IBM files are plain tensors: the safe loader suffices.
     checkpoint = load_checked(args.src, map_location='cpu',
                               weights_only=True)
+    print('converting and checking the keys against the model',
+          flush=True)
     try:
         state_dict, arch, fmt = convert_checkpoint(checkpoint, args.format)
     except CheckpointKeyError as error:
