@@ -17,6 +17,7 @@ from mmengine.runner import Runner
 from mmblvnet.engine.num_segments_check_hook import (
     batch_mismatch,
     find_num_segments_mismatch,
+    find_pipeline_mismatch,
 )
 
 
@@ -71,6 +72,14 @@ def test_uniform_sample_clip_len_16_for_8_segments_names_the_key():
         '(its num_clips=1 counts views); the backbone would read every 8 '
         'frames as one clip. Set val_dataloader.dataset.pipeline[1]'
         '.clip_len=8 (or num_segments to 16)')
+
+
+def test_a_test_pipeline_alone_is_checked_for_inference():
+    pipeline = [dict(type='DecordInit'),
+                dict(type='UniformSample', clip_len=16, test_mode=True)]
+    assert 'Set test_pipeline[1].clip_len=8' in find_pipeline_mismatch(
+        pipeline, 8)
+    assert find_pipeline_mismatch(pipeline, 16) is None
 
 
 def test_crops_multiply_the_views_of_the_first_batch():

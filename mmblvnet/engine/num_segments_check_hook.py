@@ -138,6 +138,25 @@ def _mismatch(found: Sampling, num_segments: int) -> str:
             f'{found.frames})')
 
 
+def find_pipeline_mismatch(pipeline: List, num_segments: int,
+                           path: str = 'test_pipeline') -> Optional[str]:
+    """Describe the first sampler of ``pipeline`` whose frames per view
+    differ from T (e.g. for ``inference_recognizer``'s test pipeline).
+
+    Args:
+        pipeline (list[dict]): Transform configs.
+        num_segments (int): T of the model.
+        path (str): Config key of the pipeline, for the message.
+
+    Returns:
+        str, optional: The error message, None if every sampler agrees.
+    """
+    for found in pipeline_samplings(pipeline, path)[0]:
+        if found.frames != num_segments:
+            return _mismatch(found, num_segments)
+    return None
+
+
 def find_num_segments_mismatch(cfg: Mapping,
                                num_segments: int) -> Optional[str]:
     """Describe the first sampler whose frames per view differ from T.
@@ -152,10 +171,10 @@ def find_num_segments_mismatch(cfg: Mapping,
     for loader in LOADERS:
         dataset = (cfg.get(loader) or {}).get('dataset')
         for path, pipeline in _pipelines(dataset, f'{loader}.dataset'):
-            for found in pipeline_samplings(pipeline,
-                                            f'{path}.pipeline')[0]:
-                if found.frames != num_segments:
-                    return _mismatch(found, num_segments)
+            message = find_pipeline_mismatch(pipeline, num_segments,
+                                             f'{path}.pipeline')
+            if message is not None:
+                return message
     return None
 
 
