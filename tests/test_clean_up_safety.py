@@ -17,7 +17,11 @@ from mmengine.runner import Runner
 
 from mmblvnet.engine import AtomicCheckpointHook
 from mmblvnet.engine.atomic_io import remove_stale_parts
-from mmblvnet.engine.owned_files import checkpoint_name_pattern, refusal
+from mmblvnet.engine.owned_files import (
+    OwnedRemoval,
+    checkpoint_name_pattern,
+    refusal,
+)
 
 
 def dead_pid():
@@ -96,6 +100,9 @@ def test_resumed_keep_ckpt_ids_delete_only_checkpoint_files(
                 if isinstance(hook, AtomicCheckpointHook))
     hook.max_keep_ckpts = 1
     hook.before_train(runner)  # MMEngine deletes beyond max_keep_ckpts
+    # Fails loudly if MMEngine stops assigning CheckpointHook.file_backend
+    # (through which every deletion of the hook is checked).
+    assert isinstance(hook.file_backend, OwnedRemoval)
     assert (work / 'epoch_7.pth' / 'data').read_text() == 'kept'
     assert (work / 'epoch_8.pth').is_symlink()
     assert (victim / 'thesis.tex').read_text() == 'years of work'
