@@ -7,18 +7,27 @@ Example::
 
 The format is detected from the keys (``--format`` forces one). Every key
 is either mapped or reported; on any unknown, missing or misshapen key the
-tool exits with status 1, lists the keys, and writes nothing. An existing
-destination is never overwritten unless ``--overwrite`` is given, and the
-file is written atomically.
+tool exits with status 1, lists the keys, and writes nothing; so it does
+for a missing, empty, truncated or corrupt source (zip CRC-32 checked) and
+for NaN/Inf weights or a negative BatchNorm ``running_var``, printing one
+``error: FILE: reason`` line (``--debug`` raises with the traceback). An
+existing destination is never overwritten unless ``--overwrite`` is given,
+and the file is written atomically.
 """
 import argparse
+import io
 import os
+import pickle
 import sys
-import tempfile
 
 import torch
 
 from mmblvnet.converters import FORMATS, CheckpointKeyError, convert_checkpoint
+from mmblvnet.engine.atomic_io import atomic_write_bytes
+from mmblvnet.engine.checkpoint_integrity import load_checked
+
+# Failures reported as one ``error: FILE: reason`` line (--debug: raised).
+_USER_ERRORS = (OSError, ValueError, pickle.UnpicklingError)
 
 
 def parse_args(argv=None):
@@ -29,41 +38,54 @@ def parse_args(argv=None):
         '--format', choices=list(FORMATS), help='skip format detection')
     parser.add_argument(
         '--overwrite', action='store_true', help='replace an existing dst')
+    parser.add_argument(
+        '--debug', action='store_true',
+        help='raise errors with their traceback instead of one line')
     return parser.parse_args(argv)
 
 
 def save_atomically(obj: dict, path: str) -> None:
     """Write ``obj`` next to ``path`` first, then rename it into place."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, tmp_path = tempfile.mkstemp(dir=directory, suffix='.part')
-    os.close(handle)
-    try:
-        torch.save(obj, tmp_path)
-        os.replace(tmp_path, path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def convert(args: argparse.Namespace) -> None:
+    """Load (verified), convert and write; raise on any problem."""
     if os.path.exists(args.dst) and not args.overwrite:
-        print(f'error: {args.dst} exists; pass --overwrite to replace it',
-              file=sys.stderr)
-        return 1
+        raise FileExistsError(
+            f'{args.dst}: exists; pass --overwrite to replace it')
+    # Progress on stdout (a large file takes seconds); errors on stderr.
+    if os.path.isfile(args.src):
+        print(f'reading {args.src} ({os.path.getsize(args.src) / 1e6:.0f} '
+              'MB; checksums and weights are checked)', flush=True)
     # Released IBM files are plain tensors: the safe loader suffices.
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
+    checkpoint = load_checked(args.src, map_location='cpu',
+                              weights_only=True)
+    print('converting and checking the keys against the model',
+          flush=True)
     try:
         state_dict, arch, fmt = convert_checkpoint(checkpoint, args.format)
     except CheckpointKeyError as error:
-        print(f'error: {args.src}: {error}', file=sys.stderr)
-        return 1
+        raise CheckpointKeyError(f'{args.src}: {error}') from error
     meta = dict(
         converted_from=os.path.basename(args.src), format=fmt, arch=arch)
     save_atomically(dict(state_dict=state_dict, meta=meta), args.dst)
     print(f'{fmt}: wrote {len(state_dict)} tensors to {args.dst}')
     print(f'architecture: {arch}')
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        convert(args)
+    except (*_USER_ERRORS, CheckpointKeyError) as error:
+        if args.debug:
+            raise
+        print(f'error: {error}', file=sys.stderr)
+        return 1
     return 0
 
 

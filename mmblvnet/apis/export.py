@@ -12,6 +12,7 @@ with autograd on, so bLResNet and TAM take their out-of-place paths there;
 the parity check runs PyTorch without autograd, i.e. on the in-place fast
 paths, so it also pins the two paths to each other.
 """
+import math
 import os
 import os.path as osp
 from typing import Dict, Optional, Sequence
@@ -187,6 +188,28 @@ def onnx_parity(model: nn.Module,
             max_abs_diff=float(np.abs(actual - expected).max()),
             logit_scale=float(np.abs(expected).max()))
     return results
+
+
+def relative_diff(result: Dict[str, float]) -> float:
+    """``max_abs_diff / logit_scale`` of one :func:`onnx_parity` entry;
+    ``inf`` when either is NaN or Inf (a graph computing NaN fails)."""
+    relative = result['max_abs_diff'] / max(result['logit_scale'], 1e-12)
+    return relative if math.isfinite(relative) else math.inf
+
+
+def worst_relative_diff(results: Dict[int, Dict[str, float]]) -> float:
+    """The largest :func:`relative_diff` over the batch sizes.
+
+    Taken per entry through :func:`relative_diff`, so a NaN counts as the
+    worst (``inf``): ``max(worst, nan)`` would keep the previous worst.
+
+    Args:
+        results (dict): :func:`onnx_parity`'s result.
+
+    Returns:
+        float: The worst relative difference (0 for no entry).
+    """
+    return max((relative_diff(r) for r in results.values()), default=0.0)
 
 
 def publish(draft: str, path: str, overwrite: bool) -> None:

@@ -1,12 +1,20 @@
 """Hooks: fail fast on config, data and checkpoint problems, stop on a
-non-finite loss, and save checkpoints that a kill cannot corrupt."""
+non-finite loss, and save checkpoints that a kill cannot corrupt; every
+local checkpoint MMEngine loads is verified (:mod:`.checkpoint_integrity`).
+"""
 from .atomic_checkpoint_hook import AtomicCheckpointHook
+from .checkpoint_integrity import (
+    CheckpointFileError,
+    check_state_dict,
+    load_checked,
+)
 from .label_range_check_hook import LabelRangeCheckHook
 from .non_finite_loss_hook import NonFiniteLossHook
 from .num_segments_check_hook import NumSegmentsCheckHook
 from .strict_load_hook import StrictLoadHook
 
 __all__ = [
-    'AtomicCheckpointHook', 'LabelRangeCheckHook', 'NonFiniteLossHook',
+    'AtomicCheckpointHook', 'CheckpointFileError', 'check_state_dict',
+    'load_checked', 'LabelRangeCheckHook', 'NonFiniteLossHook',
     'NumSegmentsCheckHook', 'StrictLoadHook'
 ]

@@ -6,7 +6,9 @@ and the previous best one BEFORE writing the new one, and rewrites
 ``last_checkpoint`` in place. A ``kill -9`` while saving can therefore
 leave a truncated ``epoch_N.pth`` (also when a best-score save rewrites an
 existing one), no complete checkpoint at all, or an empty
-``last_checkpoint``, and ``--resume`` fails.
+``last_checkpoint``, and ``--resume`` fails. It also deletes the paths a
+resumed checkpoint names (``best_ckpt``, ``keep_ckpt_ids``), folders
+included, whatever they are.
 """
 import os.path as osp
 from typing import List, Optional
@@ -16,35 +18,11 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 
 from .atomic_io import ATOMIC_BACKEND, atomic_write_bytes, remove_stale_parts
+from .owned_files import OwnedRemoval, checkpoint_name_pattern, refusal
 
 
 def _is_local(path: Optional[str]) -> bool:
     return path is None or '://' not in str(path)
-
-
-class _DeferredRemoval:
-    """A file backend whose ``remove`` / ``rmtree`` wait for ``flush``."""
-
-    def __init__(self, backend) -> None:
-        self._backend = backend
-        self.pending: List[str] = []
-
-    def remove(self, path: str) -> None:
-        self.pending.append(path)
-
-    def rmtree(self, path: str) -> None:
-        self.pending.append(path)
-
-    def flush(self) -> None:
-        for path in self.pending:
-            if self._backend.isfile(path):
-                self._backend.remove(path)
-            elif self._backend.isdir(path):
-                self._backend.rmtree(path)
-        self.pending.clear()
-
-    def __getattr__(self, name: str):
-        return getattr(self._backend, name)
 
 
 @HOOKS.register_module()
@@ -62,10 +40,15 @@ class AtomicCheckpointHook(CheckpointHook):
     * outdated checkpoints (``max_keep_ckpts``) and the previous best one
       are deleted only after the new one is complete;
     * leftover ``.part-PID`` files of killed runs are deleted before
-      training.
+      training;
+    * it deletes nothing but its own checkpoints: regular files directly
+      in its folder named by ``filename_tmpl`` (or a best checkpoint of
+      it), never a folder, never another path read back from a resumed
+      checkpoint (``best_ckpt``, which is then ignored with a warning).
 
     So after a ``kill -9`` at any moment, ``--resume`` continues from the
-    last complete checkpoint.
+    last complete checkpoint, and an edited checkpoint cannot make a run
+    delete other files.
     """
 
     def __init__(self,
@@ -89,11 +72,50 @@ class AtomicCheckpointHook(CheckpointHook):
     def _atomic(self) -> bool:
         return (self.backend_args or {}).get('backend') == ATOMIC_BACKEND
 
+    @property
+    def file_backend(self):
+        """MMEngine's file backend, whose removals are checked."""
+        return self._file_backend
+
+    @file_backend.setter
+    def file_backend(self, backend) -> None:
+        # MMEngine assigns this attribute in before_train; every deletion
+        # of CheckpointHook goes through it.
+        if not isinstance(backend, OwnedRemoval):
+            backend = OwnedRemoval(backend, self)
+        self._file_backend = backend
+
+    def _owned_name(self, name: str) -> bool:
+        return (name == 'last_checkpoint' or checkpoint_name_pattern(
+            self.filename_tmpl).fullmatch(name) is not None)
+
+    def _forget_foreign_best(self, runner) -> None:
+        """Ignore ``best_ckpt`` paths of a resumed checkpoint that are not
+        this hook's checkpoints (they would be deleted at the next best)."""
+        pattern = checkpoint_name_pattern(self.filename_tmpl)
+        paths = dict(getattr(self, 'best_ckpt_path_dict', None) or {})
+        if getattr(self, 'best_ckpt_path', None):
+            paths[None] = self.best_ckpt_path
+        for key, path in paths.items():
+            reason = refusal(path, self.out_dir, pattern,
+                             self.file_backend.backend)
+            if reason is None or reason == 'it does not exist':
+                continue
+            runner.logger.warning(
+                f'Ignoring the best checkpoint {path} named by the resumed '
+                f'checkpoint: {reason}; it will not be deleted')
+            if key is None:
+                self.best_ckpt_path = None
+            else:
+                self.best_ckpt_path_dict[key] = None
+
     def before_train(self, runner) -> None:
-        """Resolve the folder (as MMEngine) and delete stale part files."""
+        """Resolve the folder (as MMEngine), ignore foreign best paths and
+        delete stale part files."""
         super().before_train(runner)
+        self._forget_foreign_best(runner)
         if self._atomic and is_main_process():
-            for path in remove_stale_parts(self.out_dir):
+            for path in remove_stale_parts(self.out_dir, self._owned_name):
                 runner.logger.info(
                     f'Removed {path}, a checkpoint left half-written by a '
                     'killed run')
@@ -140,18 +162,9 @@ class AtomicCheckpointHook(CheckpointHook):
         atomic_write_bytes(osp.join(runner.work_dir, 'last_checkpoint'),
                            str(self.last_ckpt).encode())
         for path in outdated:
-            if self.file_backend.isfile(path):
-                self.file_backend.remove(path)
-            elif self.file_backend.isdir(path):
-                self.file_backend.rmtree(path)
+            self.file_backend.remove(path)
 
     def _save_best_checkpoint(self, runner, metrics: dict) -> None:
         """MMEngine's best-score save, deleting the old best file last."""
-        backend = self.file_backend
-        deferred = _DeferredRemoval(backend)
-        self.file_backend = deferred
-        try:
+        with self.file_backend.deferred():
             super()._save_best_checkpoint(runner, metrics)
-        finally:
-            self.file_backend = backend
-        deferred.flush()

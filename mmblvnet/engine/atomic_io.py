@@ -8,7 +8,8 @@ POSIX and Windows). A process killed at any point leaves either the old
 """
 import os
 import os.path as osp
-from typing import List, Union
+import stat
+from typing import Callable, List, Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
@@ -54,18 +55,24 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # none of that id
         return False
     except PermissionError:
         return True
     return True
 
 
-def remove_stale_parts(folder: str) -> List[str]:
-    """Delete the ``.part-PID`` files of processes that no longer run.
+def remove_stale_parts(folder: str,
+                       owned: Callable[[str], bool]) -> List[str]:
+    """Delete the ``NAME.part-PID`` files of processes that no longer run.
+
+    Only regular files whose ``NAME`` is one this program writes are
+    deleted: a user's ``notes.txt.part-4000000`` or a folder stays.
 
     Args:
         folder (str): The folder to clean.
+        owned (Callable[[str], bool]): Whether a ``NAME`` (without the
+            ``.part-PID``) is one of the files written atomically there.
 
     Returns:
         list[str]: The paths removed.
@@ -74,9 +81,11 @@ def remove_stale_parts(folder: str) -> List[str]:
     if not osp.isdir(folder):
         return removed
     for name in sorted(os.listdir(folder)):
-        _, mark, pid = name.rpartition(PART_MARK)
-        if mark and pid.isdigit() and not _alive(int(pid)):
-            path = osp.join(folder, name)
+        target, mark, pid = name.rpartition(PART_MARK)
+        path = osp.join(folder, name)
+        if (mark and pid.isdigit() and owned(target)
+                and stat.S_ISREG(os.lstat(path).st_mode)
+                and not _alive(int(pid))):
             os.remove(path)
             removed.append(path)
     return removed

@@ -3,14 +3,14 @@
 Without it a diverged run goes on stepping with NaN gradients, logs
 ``loss: nan`` and saves (and rotates in) checkpoints full of NaN.
 """
-from typing import List
-
 import torch
 from mmaction.registry import HOOKS
 from mmengine.dist import all_reduce, is_distributed
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapperDict
+
+from .checkpoint_integrity import non_finite_names
 
 NON_FINITE_ACTIONS = ('error', 'skip')
 
@@ -125,7 +125,7 @@ class NonFiniteLossHook(Hook):
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """Refuse to write a checkpoint whose weights are not finite."""
-        bad = _non_finite_keys(checkpoint.get('state_dict', {}))
+        bad = non_finite_names(checkpoint.get('state_dict', {}))
         if bad:
             shown = ', '.join(bad[:5]) + (
                 f' and {len(bad) - 5} more' if len(bad) > 5 else '')
@@ -133,12 +133,3 @@ class NonFiniteLossHook(Hook):
                 f'non-finite weights in {shown} after {runner.iter} '
                 f'iterations (epoch {runner.epoch + 1}); this checkpoint was '
                 'not written and the previous ones are kept')
-
-
-def _non_finite_keys(state_dict: dict) -> List[str]:
-    return [
-        key for key, value in state_dict.items()
-        if torch.is_tensor(value) and value.is_floating_point()
-        and not bool(torch.isfinite(value).all())
-    ]
-

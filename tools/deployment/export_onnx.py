@@ -2,7 +2,7 @@
 
     python tools/deployment/export_onnx.py CONFIG CHECKPOINT OUT.onnx
         [--num-segments T] [--shape H W] [--overwrite]
-        [--cfg-options KEY=VALUE ...]
+        [--cfg-options KEY=VALUE ...] [--debug]
 
 The graph maps normalised clips (N, T, 3, H, W) to logits (N, num_classes),
 consensus over the T segments included, with a dynamic batch axis N; T, H
@@ -15,7 +15,10 @@ After export, onnxruntime and PyTorch run the same random clips at batch
 logit scale (the largest abs PyTorch logit), and exits with status 1,
 writing no file, if the difference exceeds 1e-4 of the logit scale. The
 file is written to a temporary name next to OUT.onnx and moved into place
-when it passed; an existing OUT.onnx is replaced only with --overwrite.
+when it passed (a NaN difference fails); an existing OUT.onnx is
+replaced only with --overwrite. A damaged checkpoint (zip CRC-32), one
+with NaN/Inf weights, an empty or truncated file exports nothing: one
+``error: FILE: reason`` line, status 1 (``--debug`` raises instead).
 """
 import argparse
 import os
@@ -32,12 +35,15 @@ from mmblvnet.apis.export import (
     onnx_parity,
     publish,
     random_weights_,
+    relative_diff,
+    worst_relative_diff,
 )
 from mmblvnet.apis.recognize import (
     init_checked_recognizer,
     model_num_segments,
 )
 from mmblvnet.converters.key_rules import CheckpointKeyError
+from mmblvnet.engine.checkpoint_integrity import check_state_dict
 
 TOLERANCE = 1e-4  # of the logit scale
 BATCH_SIZES = (1, 3)
@@ -64,6 +70,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='replace OUT.onnx if it exists')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys')
+    parser.add_argument('--debug', action='store_true',
+                        help='raise errors with their traceback instead '
+                        'of one line')
     return parser.parse_args(argv)
 
 
@@ -98,20 +107,19 @@ def build_model(args: argparse.Namespace):
     clip_shape = (num_segments, 3, *args.shape)
     if none:
         random_weights_(model, clip_shape)
+    # Also weights that came another way than a local file (init_cfg, URL).
+    check_state_dict(model.state_dict(), args.checkpoint)
     return model, clip_shape
 
 
 def report(results: dict) -> float:
-    """Print one line per batch size; return the worst relative diff."""
-    worst = 0.0
+    """Print one line per batch size; return the worst relative diff
+    (``inf`` if a difference or logit is NaN or Inf)."""
     for batch, result in results.items():
-        relative = result['max_abs_diff'] / max(result['logit_scale'],
-                                                1e-12)
-        worst = max(worst, relative)
         print(f'batch {batch}: max abs diff {result["max_abs_diff"]:.3g} '
               f'at logit scale {result["logit_scale"]:.3g} '
-              f'({relative:.2g} of the scale)')
-    return worst
+              f'({relative_diff(result):.2g} of the scale)')
+    return worst_relative_diff(results)
 
 
 def export_checked(args: argparse.Namespace) -> int:
@@ -124,10 +132,10 @@ def export_checked(args: argparse.Namespace) -> int:
         export_onnx(model, clip_shape, draft,
                     onnx_metadata(model, clip_shape[0]))
         worst = report(onnx_parity(model, draft, clip_shape, BATCH_SIZES))
-        if worst > TOLERANCE:
-            print(f'error: onnxruntime differs from PyTorch by {worst:.2g} '
-                  f'of the logit scale (> {TOLERANCE}); {args.out} was not '
-                  'written', file=sys.stderr)
+        if not worst <= TOLERANCE:
+            print(f'error: {args.out}: onnxruntime differs from PyTorch by '
+                  f'{worst:.2g} of the logit scale (> {TOLERANCE}); the '
+                  'file was not written', file=sys.stderr)
             return 1
         publish(draft, args.out, args.overwrite)
     shape = ', '.join(map(str, clip_shape))
@@ -141,6 +149,8 @@ def main(argv=None) -> int:
     try:
         return export_checked(args)
     except _USER_ERRORS as error:
+        if args.debug:
+            raise
         print(f'error: {error}', file=sys.stderr)
         return 1
 
