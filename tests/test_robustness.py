@@ -53,7 +53,7 @@ PIPELINE = [
 
 def video_dataset(ann_file, root, **kwargs):
     return DATASETS.build(
-        dict(type='CheckedVideoDataset', ann_file=str(ann_file),
+        dict(type='VideoDataset', ann_file=str(ann_file),
              data_prefix=dict(video=str(root)), pipeline=PIPELINE,
              **kwargs))
 
@@ -234,7 +234,7 @@ def test_frame_folder_with_fewer_frames_than_listed_names_the_frame(
         dict(type='PackActionInputs'),
     ]
     dataset = DATASETS.build(dict(
-        type='CheckedRawframeDataset', ann_file=str(tmp_path / 'list.txt'),
+        type='RawframeDataset', ann_file=str(tmp_path / 'list.txt'),
         data_prefix=dict(img=str(frames)), filename_tmpl='img_{:05d}.jpg',
         pipeline=pipeline, test_mode=True))
     with pytest.raises(BadSampleError,
@@ -280,7 +280,7 @@ def test_malformed_rawframe_list_line_names_file_and_line(
     ann_file.write_text(f'train/00001 8 1\n{line}\n')
     with pytest.raises(AnnotationError, match=re.escape(
             f'{ann_file}, line 2: {reason}')):
-        DATASETS.build(dict(type='CheckedRawframeDataset',
+        DATASETS.build(dict(type='RawframeDataset',
                             ann_file=str(ann_file), pipeline=[]))
 
 
