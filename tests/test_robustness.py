@@ -28,6 +28,7 @@ from helpers import (
     run,
     tiny_config,
     train_command,
+    video_dataset,
     wait_for,
     write_list,
 )
@@ -41,22 +42,6 @@ from mmblvnet.converters.key_rules import CheckpointKeyError
 from mmblvnet.datasets import AnnotationError, BadSampleError
 from mmblvnet.datasets.synthetic import render_clip, write_video
 from mmblvnet.engine import StrictLoadHook
-
-PIPELINE = [
-    dict(type='DecordInit'),
-    dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=8),
-    dict(type='DecordDecode'),
-    dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs'),
-]
-
-
-def video_dataset(ann_file, root, **kwargs):
-    return DATASETS.build(
-        dict(type='VideoDataset', ann_file=str(ann_file),
-             data_prefix=dict(video=str(root)), pipeline=PIPELINE,
-             **kwargs))
-
 
 # --- T, batch and pipeline frame count ------------------------------------
 
