@@ -31,7 +31,8 @@ def test_unlabelled_test_list_is_refused_naming_list_and_lines(
         Runner.from_cfg(cfg).test()
     message = str(error.value)
     assert message.startswith(f'{test_list}: line(s) 1, 2 have no label')
-    assert "test_evaluator=dict(type='DumpResults'" in message
+    assert ('--cfg-options test_evaluator.type=DumpResults '
+            'test_evaluator.out_file_path=preds.pkl') in message
 
 
 def test_unlabelled_list_runs_inference_without_metrics_when_dumping(

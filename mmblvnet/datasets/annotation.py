@@ -193,5 +193,6 @@ def _raise_unlabelled(ann_file: str, lines: np.ndarray) -> None:
         f'{ann_file}: line(s) {_listed(numbers, lines.size)} have no label, '
         'but this loop trains on or scores the labels (an unlabelled line '
         'would count as a wrong answer): give every line a label, or run '
-        'inference without metrics with '
-        "test_evaluator=dict(type='DumpResults', out_file_path='preds.pkl')")
+        'inference without metrics (predictions only): --cfg-options '
+        'test_evaluator.type=DumpResults '
+        'test_evaluator.out_file_path=preds.pkl')
