@@ -2,7 +2,8 @@
 
 Importing the package applies the stack workarounds of :mod:`.compat` and
 registers ``bLResNet``, ``ResNetTAM``, ``TAMNeck`` and ``SegmentHead``
-into ``mmaction.registry.MODELS``, the checked data sets into
+into ``mmaction.registry.MODELS``, data sets with named errors under
+MMAction2's own names (``VideoDataset``, ``RawframeDataset``) into
 ``mmaction.registry.DATASETS`` and the hooks of :mod:`.engine` into
 ``mmaction.registry.HOOKS``.
 """

@@ -95,6 +95,6 @@ def too_small_reason(path: str) -> Optional[str]:
     if size is None or min(size) >= MIN_DECODABLE_SIDE:
         return None
     return (f'frames of {size[0]}x{size[1]} px are too small to decode '
-            '(decord fails on videos with a side under '
+            '(decord fails on many videos with a side under '
             f'{MIN_DECODABLE_SIDE} px); resize the video to at least '
             f'{MIN_DECODABLE_SIDE} px a side')
