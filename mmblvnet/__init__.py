@@ -7,7 +7,8 @@ project's tools as well as ``mim train`` and MMAction2's tools, which load
 the plugin through ``custom_imports``. It also applies the stack
 workarounds of :mod:`.compat` and
 registers ``bLResNet``, ``ResNetTAM``, ``TAMNeck`` and ``SegmentHead``
-into ``mmaction.registry.MODELS``, the checked data sets into
+into ``mmaction.registry.MODELS``, data sets with named errors under
+MMAction2's own names (``VideoDataset``, ``RawframeDataset``) into
 ``mmaction.registry.DATASETS`` and the hooks of :mod:`.engine` into
 ``mmaction.registry.HOOKS``.
 """

@@ -9,33 +9,13 @@ through ``custom_imports``).
 import codecs
 import importlib.metadata
 import importlib.util
-import os
 import pickle
 import sys
-import types
 
 import numpy as np
 import torch
 
-_DRN_MODULE = 'mmaction.models.localizers.drn'
-
-
-def _mmaction_dir() -> str:
-    spec = importlib.util.find_spec('mmaction')
-    if spec is None or spec.origin is None:
-        raise ImportError('mmaction2 is not installed; '
-                          'run `pip install mmaction2==1.2.0`')
-    return os.path.dirname(spec.origin)
-
-
-class _MissingDRN:
-    """Stand-in for MMAction2's DRN localizer, which 1.2.0 wheels lack."""
-
-    def __init__(self, *args, **kwargs):
-        raise ImportError(
-            'The DRN localizer is missing from the installed mmaction2 1.2.0 '
-            'wheel (open-mmlab/mmaction2#2714); install mmaction2 from '
-            'source to use DRN.')
+import mmblvnet_drn_stub
 
 
 def stub_missing_drn_localizer() -> None:
@@ -43,21 +23,14 @@ def stub_missing_drn_localizer() -> None:
 
     The mmaction2 1.2.0 wheel ships ``localizers/__init__.py`` importing
     ``.drn.drn`` but not the ``drn`` folder itself (open-mmlab/mmaction2
-    #2714), so every import of ``mmaction.models`` fails. A stub module
-    whose ``DRN`` raises a clear ImportError when built takes its place.
+    #2714), so every import of ``mmaction.models`` fails. The finder of
+    :mod:`mmblvnet_drn_stub` provides a stub whose ``DRN`` raises a clear
+    ImportError when built, only where no real ``drn`` package is found.
+    The installed package already runs it at interpreter start (a ``.pth``
+    file), which reaches MMAction2's own tools; this call covers a source
+    checkout used without installing.
     """
-    if _DRN_MODULE in sys.modules:
-        return
-    drn_dir = os.path.join(_mmaction_dir(), 'models', 'localizers', 'drn')
-    if os.path.isdir(drn_dir):
-        return
-    package = types.ModuleType(_DRN_MODULE)
-    package.__path__ = []
-    module = types.ModuleType(f'{_DRN_MODULE}.drn')
-    module.DRN = _MissingDRN
-    package.drn = module
-    sys.modules[_DRN_MODULE] = package
-    sys.modules[f'{_DRN_MODULE}.drn'] = module
+    mmblvnet_drn_stub.install()
 
 
 def alias_removed_numpy_names() -> None:

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from mmaction.registry import DATASETS
 from mmengine.config import Config
 
 from mmblvnet import quickstart
@@ -16,6 +17,23 @@ from mmblvnet import quickstart
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / quickstart.DEMO_CONFIG
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+PIPELINE = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=8),
+    dict(type='DecordDecode'),
+    dict(type='FormatShape', input_format='NCHW'),
+    dict(type='PackActionInputs'),
+]
+
+
+def video_dataset(ann_file, root, **kwargs):
+    """A ``VideoDataset`` (mmblvnet's checked one) of 8-frame samples."""
+    return DATASETS.build(
+        dict(type='VideoDataset', ann_file=str(ann_file),
+             data_prefix=dict(video=str(root)), pipeline=PIPELINE,
+             **kwargs))
 
 
 def write_list(root, split, path, lines=None, extra=()):

@@ -44,7 +44,7 @@ def test_variant_names_follow_mmaction_convention():
     cfg = Config.fromfile('configs/zoo/' + config_name('sthv1', 101, 32))
     assert cfg.model.backbone.depth == 101
     assert cfg.model.backbone.num_segments == 64
-    assert cfg.train_dataloader.dataset.type == 'CheckedRawframeDataset'
+    assert cfg.train_dataloader.dataset.type == 'RawframeDataset'
 
 
 def test_multiview_config_tests_two_clips_of_three_crops():

@@ -28,6 +28,7 @@ from helpers import (
     run,
     tiny_config,
     train_command,
+    video_dataset,
     wait_for,
     write_list,
 )
@@ -41,22 +42,6 @@ from mmblvnet.converters.key_rules import CheckpointKeyError
 from mmblvnet.datasets import AnnotationError, BadSampleError
 from mmblvnet.datasets.synthetic import render_clip, write_video
 from mmblvnet.engine import StrictLoadHook
-
-PIPELINE = [
-    dict(type='DecordInit'),
-    dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=8),
-    dict(type='DecordDecode'),
-    dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs'),
-]
-
-
-def video_dataset(ann_file, root, **kwargs):
-    return DATASETS.build(
-        dict(type='CheckedVideoDataset', ann_file=str(ann_file),
-             data_prefix=dict(video=str(root)), pipeline=PIPELINE,
-             **kwargs))
-
 
 # --- T, batch and pipeline frame count ------------------------------------
 
@@ -234,7 +219,7 @@ def test_frame_folder_with_fewer_frames_than_listed_names_the_frame(
         dict(type='PackActionInputs'),
     ]
     dataset = DATASETS.build(dict(
-        type='CheckedRawframeDataset', ann_file=str(tmp_path / 'list.txt'),
+        type='RawframeDataset', ann_file=str(tmp_path / 'list.txt'),
         data_prefix=dict(img=str(frames)), filename_tmpl='img_{:05d}.jpg',
         pipeline=pipeline, test_mode=True))
     with pytest.raises(BadSampleError,
@@ -280,7 +265,7 @@ def test_malformed_rawframe_list_line_names_file_and_line(
     ann_file.write_text(f'train/00001 8 1\n{line}\n')
     with pytest.raises(AnnotationError, match=re.escape(
             f'{ann_file}, line 2: {reason}')):
-        DATASETS.build(dict(type='CheckedRawframeDataset',
+        DATASETS.build(dict(type='RawframeDataset',
                             ann_file=str(ann_file), pipeline=[]))
 
 

@@ -1,5 +1,5 @@
-# The demo on frame folders (CheckedRawframeDataset: MMAction2's
-# RawframeDataset with named errors; as Something-Something v1):
+# The demo on frame folders (MMAction2's RawframeDataset, with named errors
+# once mmblvnet is imported; as Something-Something v1):
 #   python -m mmblvnet.datasets.synthetic data/synthetic --rawframes
 _base_ = ['./blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py']
 
@@ -23,7 +23,7 @@ def _pipeline(test_mode):
 def _dataset(split):
     return dict(
         _delete_=True,
-        type='CheckedRawframeDataset',
+        type='RawframeDataset',
         ann_file=f'{data_root}/{split}_list_rawframes.txt',
         data_prefix=dict(img=f'{data_root}/rawframes'),
         filename_tmpl='img_{:05d}.jpg',

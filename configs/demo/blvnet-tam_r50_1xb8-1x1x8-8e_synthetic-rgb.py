@@ -18,10 +18,10 @@ model = dict(
     cls_head=dict(num_classes=num_classes, average_clips='prob'))
 
 data_root = 'data/synthetic'
-# MMAction2's VideoDataset with errors naming the file and list line; set
-# on_bad_sample='skip' in a loader's dataset to skip unreadable videos in
-# training with a logged warning (docs/robustness.md).
-dataset_type = 'CheckedVideoDataset'
+# MMAction2's VideoDataset; importing mmblvnet gives it errors naming the
+# file and list line; set on_bad_sample='skip' in a loader's dataset to skip
+# unreadable videos in training with a logged warning (docs/robustness.md).
+dataset_type = 'VideoDataset'
 # No flips and no temporal jitter beyond segment sampling: a horizontal
 # flip would turn "moving right" into "moving left".
 train_pipeline = [

@@ -1,5 +1,6 @@
 """Data sets: MMAction2's video and frame-folder data sets with named
-failures (registered), and the synthetic temporal video generator."""
+failures (registered under MMAction2's names ``VideoDataset`` and
+``RawframeDataset``), and the synthetic temporal video generator."""
 from .annotation import AnnotationError
 from .checked import (
     BadSampleError,

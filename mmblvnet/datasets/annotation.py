@@ -2,8 +2,11 @@
 
 MMAction2's ``VideoDataset`` and ``RawframeDataset`` parse their lists
 with bare ``int()`` / ``assert``; a malformed line fails with no file or
-line number, and a blank line becomes a sample whose path is the data
-folder itself. The parsers here read the same formats and raise
+line number, a blank line becomes a sample whose path is the data
+folder itself, an empty list fails in MMEngine with ``need at least one
+array to concatenate`` and a UTF-8 byte order mark (as some Windows
+editors write) becomes part of the first path. The parsers here read the
+same formats, skip blank lines and the byte order mark, and raise
 :class:`AnnotationError` naming ``file, line N`` and the expected format.
 """
 from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
@@ -43,10 +46,16 @@ def _integers(values: Sequence[str], what: str, ann_file: str, line: int,
     return tuple(numbers)
 
 
+_BYTE_ORDER_MARK = '\ufeff'
+
+
 def _lines(ann_file: str,
            delimiter: Optional[str]) -> Iterator[Tuple[int, str, List[str]]]:
-    """``(line number, text, fields)`` of every non-blank line."""
+    """``(line number, text, fields)`` of every non-blank line (a byte
+    order mark at the start of the file is dropped)."""
     for number, text in enumerate(list_from_file(ann_file), 1):
+        if number == 1:
+            text = text.lstrip(_BYTE_ORDER_MARK)
         if text.strip():
             yield number, text, text.strip().split(delimiter)
 
@@ -116,6 +125,15 @@ def read_rawframe_list(ann_file: str,
     return entries
 
 
+def require_entries(ann_file: str, entries: Sequence[Entry]) -> None:
+    """Raise naming ``ann_file`` when it lists no sample at all."""
+    if not entries:
+        raise AnnotationError(
+            f'{ann_file}: the list is empty (no line names a sample); check '
+            'that ann_file points at the list that the data preparation '
+            'wrote (docs/data.md)')
+
+
 def label_rows(entries: Sequence[Entry]) -> np.ndarray:
     """A compact table of the labels of ``entries`` for range checks.
 
@@ -144,23 +162,37 @@ def check_label_range(ann_file: str,
         source (str): Where ``num_classes`` comes from, for the message
             (e.g. ``'model.cls_head.num_classes'``).
         require_labels (bool): Also refuse lines without a label (they
-            get label -1, which only inference lists may use).
+            get label -1, which only inference without metrics may use).
     """
     line, lowest, highest, labelled = rows.T.astype(np.int64)
     labelled = labelled.astype(bool)
+    if require_labels and not labelled.all():
+        _raise_unlabelled(ann_file, line[~labelled])
     outside = labelled & ((lowest < 0) | (highest >= num_classes))
-    unlabelled = ~labelled if require_labels else np.zeros_like(labelled)
-    bad = np.flatnonzero(outside | unlabelled)
+    bad = np.flatnonzero(outside)
     if bad.size == 0:
         return
     problems = []
     for i in bad[:5]:
         label = lowest[i] if lowest[i] < 0 else highest[i]
-        what = f'label {label}' if labelled[i] else 'no label'
-        problems.append(f'line {line[i]}: {what}')
-    shown = ', '.join(problems)
-    more = f' and {bad.size - 5} more' if bad.size > 5 else ''
+        problems.append(f'line {line[i]}: label {label}')
     raise AnnotationError(
-        f'{ann_file}: {shown}{more}; labels must be 0..{num_classes - 1} '
-        f'({source}={num_classes}): fix the list, or set {source} to the '
-        'number of classes')
+        f'{ann_file}: {_listed(problems, bad.size)}; labels must be '
+        f'0..{num_classes - 1} ({source}={num_classes}): fix the list, or '
+        f'set {source} to the number of classes')
+
+
+def _listed(items: Sequence[str], total: int, shown: int = 5) -> str:
+    more = f' and {total - shown} more' if total > shown else ''
+    return ', '.join(items[:shown]) + more
+
+
+def _raise_unlabelled(ann_file: str, lines: np.ndarray) -> None:
+    numbers = [str(number) for number in lines[:5]]
+    raise AnnotationError(
+        f'{ann_file}: line(s) {_listed(numbers, lines.size)} have no label, '
+        'but this loop trains on or scores the labels (an unlabelled line '
+        'would count as a wrong answer): give every line a label, or run '
+        'inference without metrics (predictions only): --cfg-options '
+        'test_evaluator.type=DumpResults '
+        'test_evaluator.out_file_path=preds.pkl')

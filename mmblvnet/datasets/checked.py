@@ -1,16 +1,27 @@
-"""MMAction2's video and frame-folder data sets with named failures.
+"""MMAction2's ``VideoDataset`` and ``RawframeDataset``, with named failures.
 
-``CheckedVideoDataset`` and ``CheckedRawframeDataset`` read the same lists
-and configs as ``VideoDataset`` / ``RawframeDataset`` and add:
+Importing :mod:`mmblvnet` (configs do so through ``custom_imports``)
+registers the two classes here under MMAction2's own type names,
+``VideoDataset`` and ``RawframeDataset``, in ``mmaction.registry.DATASETS``.
+They are subclasses that read the same lists and configs and return the
+same samples, so configs keep the stock types and MMAction2's tools, which
+test ``dataset.type == 'VideoDataset'`` (``check_videos``,
+``clip_feature_extraction --video-root``), work on them unchanged. On top
+of the stock behaviour they add:
 
-* annotation errors naming the file and line (:mod:`.annotation`);
+* annotation errors naming the file and line (:mod:`.annotation`); an
+  empty list is named too, and a UTF-8 byte order mark is ignored;
 * a sample that cannot be read (missing, empty, truncated or corrupt
-  file, a frame folder with fewer frames than listed) raises
-  :class:`BadSampleError` naming the file, its list line and the reason,
-  or, with ``on_bad_sample='skip'`` in training, is skipped with a logged
-  warning naming the file (MMEngine then draws another index);
+  file, frames too small to decode, a frame folder with fewer frames than
+  listed) raises :class:`BadSampleError` naming the file, its list line
+  and the reason, or, with ``on_bad_sample='skip'`` in training, is
+  skipped with a logged warning naming the file (MMEngine then draws
+  another index); what the decoder prints to stderr is cut to a few lines;
 * :meth:`check_label_range`, called by ``LabelRangeCheckHook`` with the
-  model's number of classes.
+  model's number of classes (and whether the loop scores the labels).
+
+The former names ``CheckedVideoDataset`` / ``CheckedRawframeDataset`` stay
+registered for configs saved before the rename.
 
 Short videos are sampled as MMAction2 samples them (``SampleFrames``
 repeats frames when a video has fewer than asked).
@@ -28,7 +39,9 @@ from .annotation import (
     label_rows,
     read_rawframe_list,
     read_video_list,
+    require_entries,
 )
+from .decoding import native_stderr_limited, too_small_reason
 
 BAD_SAMPLE_ACTIONS = ('error', 'skip')
 
@@ -52,6 +65,11 @@ def _is_local(path: str) -> bool:
     return '://' not in path
 
 
+def _is_decoder(name: str) -> bool:
+    """Whether a transform opens or decodes a video (DecordInit, ...)."""
+    return name.endswith(('Init', 'Decode')) and name != 'RawFrameDecode'
+
+
 class _SampleChecks:
     """Named, optionally skipped failures of a data set's samples.
 
@@ -71,17 +89,26 @@ class _SampleChecks:
         self._bad_in_a_row = 0
         self._label_rows = None
 
-    def check_label_range(self, num_classes: int,
-                          source: str = 'num_classes') -> None:
+    def check_label_range(self,
+                          num_classes: int,
+                          source: str = 'num_classes',
+                          require_labels: Optional[bool] = None) -> None:
         """Raise naming the list lines whose labels fall outside
-        ``[0, num_classes)`` (and, in training, lines without a label).
+        ``[0, num_classes)`` (and lines without a label where labels are
+        required).
 
         Args:
             num_classes (int): The number of classes of the model.
             source (str): The config key ``num_classes`` comes from.
+            require_labels (bool, optional): Refuse lines without a label
+                (MMAction2 gives them label -1, which a metric counts as
+                wrong). Defaults to ``not test_mode``: training needs
+                labels, inference on an unlabelled list does not.
         """
+        if require_labels is None:
+            require_labels = not self.test_mode
         check_label_range(self.ann_file, self._label_rows, num_classes,
-                          source, require_labels=not self.test_mode)
+                          source, require_labels=require_labels)
 
     def _labels_of(self, labels: Tuple[int, ...]) -> Union[int, List[int]]:
         if self.multi_class:
@@ -89,6 +116,7 @@ class _SampleChecks:
         return labels[0] if labels else -1
 
     def _check_listed_labels(self, entries) -> None:
+        require_entries(self.ann_file, entries)
         self._label_rows = label_rows(entries)
         if self.num_classes is not None:
             self.check_label_range(self.num_classes)
@@ -117,17 +145,36 @@ class _SampleChecks:
         for transform in self.pipeline.transforms:
             name = type(transform).__name__
             try:
-                results = transform(results)
+                results = self._run_transform(transform, results)
             except Exception as error:  # any transform: named, re-raised
-                hint = (' (truncated, corrupt or not a video)'
-                        if name.endswith('Init') else '')
-                raise _Unreadable(
-                    f'{name} failed{hint}: {_describe(error)}') from error
+                raise _Unreadable(self._failure(name, results, error)) from (
+                    error)
             if results is None:
                 return None
             if results.get('total_frames', 1) < 1:
                 raise _Unreadable(f'{name} found no frames (total_frames=0)')
         return results
+
+    @staticmethod
+    def _run_transform(transform, results: dict) -> Optional[dict]:
+        """One transform; a decoder's stderr output is cut to a few lines."""
+        if not _is_decoder(type(transform).__name__):
+            return transform(results)
+        with native_stderr_limited():
+            return transform(results)
+
+    def _failure(self, name: str, results: dict, error: Exception) -> str:
+        """Why transform ``name`` failed on the sample of ``results``."""
+        reason = f'{name} failed: {_describe(error)}'
+        if not _is_decoder(name):
+            return reason
+        small = too_small_reason(self._sample_path(results))
+        if small is not None:
+            return f'{small} ({reason})'
+        if name.endswith('Init'):
+            return (f'{name} failed (truncated, corrupt or not a video): '
+                    f'{_describe(error)}')
+        return reason
 
     def _bad_sample(self,
                     info: dict,
@@ -158,9 +205,12 @@ class _SampleChecks:
         return None
 
 
-@DATASETS.register_module()
+@DATASETS.register_module(
+    name=['VideoDataset', 'CheckedVideoDataset'], force=True)
 class CheckedVideoDataset(_SampleChecks, VideoDataset):
     """``VideoDataset`` whose bad lines and samples are named errors.
+
+    Registered as ``VideoDataset``: configs name the stock type.
 
     Args:
         on_bad_sample (str): ``'error'`` (default) raises
@@ -213,9 +263,12 @@ class CheckedVideoDataset(_SampleChecks, VideoDataset):
         return None
 
 
-@DATASETS.register_module()
+@DATASETS.register_module(
+    name=['RawframeDataset', 'CheckedRawframeDataset'], force=True)
 class CheckedRawframeDataset(_SampleChecks, RawframeDataset):
     """``RawframeDataset`` whose bad lines and samples are named errors.
+
+    Registered as ``RawframeDataset``: configs name the stock type.
 
     A folder with fewer frames than its line lists fails on the first
     missing frame file, naming it.

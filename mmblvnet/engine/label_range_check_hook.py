@@ -2,11 +2,13 @@
 
 A label >= ``num_classes`` otherwise surfaces as an index error deep in
 the loss on CPU, a device-side assert on CUDA, or a silently wrong metric
-in testing.
+in testing. A line without a label gets MMAction2's label -1, which a
+metric scores as a wrong answer: it is refused wherever labels are used.
 """
 from typing import Iterator
 
 from mmaction.registry import HOOKS
+from mmengine.evaluator import DumpResults
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
@@ -22,22 +24,31 @@ def _checked_datasets(dataset) -> Iterator:
         yield from _checked_datasets(child)
 
 
+def _scores_labels(loop) -> bool:
+    """Whether a val/test loop computes a metric (anything but dumping)."""
+    evaluator = getattr(loop, 'evaluator', None)
+    metrics = getattr(evaluator, 'metrics', None) or []
+    return any(not isinstance(metric, DumpResults) for metric in metrics)
+
+
 @HOOKS.register_module()
 class LabelRangeCheckHook(Hook):
     """Check every list label against ``model.cls_head.num_classes``.
 
     Before training, validation and testing, each data set of the
-    loop that can check its labels (``CheckedVideoDataset``,
-    ``CheckedRawframeDataset``) raises naming the list file and lines of
-    any label outside ``[0, num_classes)``, and in training of any line
-    without a label.
+    loop that can check its labels (the ``VideoDataset`` and
+    ``RawframeDataset`` that :mod:`mmblvnet` registers) raises naming the
+    list file and lines of any label outside ``[0, num_classes)``, and of
+    any line without a label in training and in a val/test loop with a
+    metric. A test loop whose only metric is MMEngine's ``DumpResults``
+    is inference without metrics: unlabelled lists are allowed there.
     """
     priority = 'VERY_HIGH'
 
     def __init__(self) -> None:
         self._checked = set()
 
-    def _check(self, runner, loop) -> None:
+    def _check(self, runner, loop, require_labels: bool) -> None:
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         num_classes = getattr(getattr(model, 'cls_head', None),
@@ -47,17 +58,20 @@ class LabelRangeCheckHook(Hook):
         for dataset in _checked_datasets(loop.dataloader.dataset):
             if id(dataset) not in self._checked:
                 dataset.check_label_range(num_classes,
-                                          'model.cls_head.num_classes')
+                                          'model.cls_head.num_classes',
+                                          require_labels=require_labels)
                 self._checked.add(id(dataset))
 
     def before_train(self, runner) -> None:
         """Check the training data set."""
-        self._check(runner, runner.train_loop)
+        self._check(runner, runner.train_loop, require_labels=True)
 
     def before_val(self, runner) -> None:
         """Check the validation data set (once)."""
-        self._check(runner, runner.val_loop)
+        self._check(runner, runner.val_loop,
+                    require_labels=_scores_labels(runner.val_loop))
 
     def before_test(self, runner) -> None:
         """Check the test data set."""
-        self._check(runner, runner.test_loop)
+        self._check(runner, runner.test_loop,
+                    require_labels=_scores_labels(runner.test_loop))

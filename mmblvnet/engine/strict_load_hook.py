@@ -5,7 +5,14 @@ test``) with ``strict=False``: missing, unexpected and misshapen keys are
 only logged and the model silently keeps its random weights there. This
 hook checks the checkpoint against the model first and raises
 ``CheckpointKeyError`` listing the keys.
+
+Tools that swap in a part without weights keep working: MMAction2's
+``clip_feature_extraction`` replaces the classifier with ``FeatureHead``,
+which holds no weights, so the checkpoint's ``cls_head.*`` keys have
+nothing to load into. Keys under a part of the model that holds no
+weights at all are left out (and logged) rather than refused.
 """
+import logging
 import os.path as osp
 import re
 from typing import List, Optional, Sequence
@@ -13,6 +20,7 @@ from typing import List, Optional, Sequence
 import torch
 from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from ..converters.key_rules import CheckpointKeyError, model_mismatches
@@ -63,6 +71,15 @@ def _hints(state_dict: dict, expected: dict) -> List[str]:
     return hints
 
 
+def _weightless_parts(model) -> List[str]:
+    """Names of the model's direct children that hold no tensors (e.g. a
+    ``FeatureHead`` swapped in for the classifier)."""
+    return [
+        name for name, child in model.named_children()
+        if not child.state_dict()
+    ]
+
+
 @HOOKS.register_module()
 class StrictLoadHook(Hook):
     """Raise, listing the keys, when a loaded checkpoint does not fit.
@@ -82,6 +99,22 @@ class StrictLoadHook(Hook):
     def __init__(self, ignore_keys: Sequence[str] = ()) -> None:
         self.ignore_keys = [re.compile(pattern) for pattern in ignore_keys]
 
+    @staticmethod
+    def _without_weightless_parts(model, state_dict: dict) -> dict:
+        """``state_dict`` less the keys of parts that hold no weights."""
+        for part in _weightless_parts(model):
+            prefix = part + '.'
+            unused = [key for key in state_dict if key.startswith(prefix)]
+            if unused:
+                print_log(
+                    f'{len(unused)} checkpoint key(s) under {prefix}* are '
+                    f'not loaded: model.{part} '
+                    f'({type(getattr(model, part)).__name__}) holds no '
+                    'weights', logger='current', level=logging.INFO)
+                state_dict = {key: value for key, value in state_dict.items()
+                              if not key.startswith(prefix)}
+        return state_dict
+
     def _ignored(self, problem: str) -> bool:
         key = problem.split(': ')[1]
         return any(pattern.search(key) for pattern in self.ignore_keys)
@@ -95,6 +128,7 @@ class StrictLoadHook(Hook):
             re.sub(r'^module\.', '', key): value
             for key, value in state_dict.items() if torch.is_tensor(value)
         }
+        state_dict = self._without_weightless_parts(model, state_dict)
         expected = model.state_dict()
         problems = [
             problem for problem in model_mismatches(state_dict, expected)

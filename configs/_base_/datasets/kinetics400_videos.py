@@ -1,10 +1,12 @@
-# Kinetics-400 (videos): data set type, paths and
-# loaders; the variant config sets the pipelines (their frame count must
-# equal the backbone's num_segments). The Checked* types are MMAction2's
-# data sets with errors naming the file and list line; add
-# on_bad_sample='skip' to a loader's dataset to skip unreadable samples in
-# training with a logged warning (docs/robustness.md).
-dataset_type = 'CheckedVideoDataset'
+# Kinetics-400 videos in the layout of MMAction2's tools/data/kinetics
+# scripts (data/kinetics400/videos_train, videos_val; docs/data.md).
+# Data set type, paths and loaders; the variant config sets the pipelines
+# (their frame count must equal the backbone's num_segments). The type is
+# MMAction2's own: importing mmblvnet (custom_imports) gives it errors
+# naming the file and list line; add on_bad_sample='skip' to a loader's
+# dataset to skip unreadable samples in training with a logged warning
+# (docs/robustness.md).
+dataset_type = 'VideoDataset'
 data_root = 'data/kinetics400/videos_train'
 data_root_val = 'data/kinetics400/videos_val'
 ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'

@@ -1,12 +1,14 @@
-# Moments in Time (videos): data set type, paths and
-# loaders; the variant config sets the pipelines (their frame count must
-# equal the backbone's num_segments). The Checked* types are MMAction2's
-# data sets with errors naming the file and list line; add
-# on_bad_sample='skip' to a loader's dataset to skip unreadable samples in
-# training with a logged warning (docs/robustness.md).
-dataset_type = 'CheckedVideoDataset'
-data_root = 'data/mit/videos_train'
-data_root_val = 'data/mit/videos_val'
+# Moments in Time videos in the layout of MMAction2's tools/data/mit
+# scripts (data/mit/videos/training, validation; docs/data.md).
+# Data set type, paths and loaders; the variant config sets the pipelines
+# (their frame count must equal the backbone's num_segments). The type is
+# MMAction2's own: importing mmblvnet (custom_imports) gives it errors
+# naming the file and list line; add on_bad_sample='skip' to a loader's
+# dataset to skip unreadable samples in training with a logged warning
+# (docs/robustness.md).
+dataset_type = 'VideoDataset'
+data_root = 'data/mit/videos/training'
+data_root_val = 'data/mit/videos/validation'
 ann_file_train = 'data/mit/mit_train_list_videos.txt'
 ann_file_val = 'data/mit/mit_val_list_videos.txt'
 ann_file_test = 'data/mit/mit_val_list_videos.txt'

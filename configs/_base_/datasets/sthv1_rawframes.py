@@ -1,10 +1,12 @@
-# Something-Something v1 (JPEG frames 00001.jpg, ...): data set type,
-# paths and loaders; the variant config sets the pipelines (their frame
-# count must equal the backbone's num_segments). The Checked* types are
-# MMAction2's data sets with errors naming the file and list line; add
-# on_bad_sample='skip' to a loader's dataset to skip unreadable samples in
-# training with a logged warning (docs/robustness.md).
-dataset_type = 'CheckedRawframeDataset'
+# Something-Something v1 JPEG frames (00001.jpg, ...) in the layout of
+# MMAction2's tools/data/sthv1 scripts (data/sthv1/rawframes; docs/data.md).
+# Data set type, paths and loaders; the variant config sets the pipelines
+# (their frame count must equal the backbone's num_segments). The type is
+# MMAction2's own: importing mmblvnet (custom_imports) gives it errors
+# naming the file and list line; add on_bad_sample='skip' to a loader's
+# dataset to skip unreadable samples in training with a logged warning
+# (docs/robustness.md).
+dataset_type = 'RawframeDataset'
 data_root = 'data/sthv1/rawframes'
 data_root_val = 'data/sthv1/rawframes'
 ann_file_train = 'data/sthv1/sthv1_train_list_rawframes.txt'

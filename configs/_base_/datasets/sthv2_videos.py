@@ -1,12 +1,14 @@
-# Something-Something v2 (videos): data set type, paths and
-# loaders; the variant config sets the pipelines (their frame count must
-# equal the backbone's num_segments). The Checked* types are MMAction2's
-# data sets with errors naming the file and list line; add
-# on_bad_sample='skip' to a loader's dataset to skip unreadable samples in
-# training with a logged warning (docs/robustness.md).
-dataset_type = 'CheckedVideoDataset'
-data_root = 'data/sthv2/videos_train'
-data_root_val = 'data/sthv2/videos_val'
+# Something-Something v2 videos in the layout of MMAction2's
+# tools/data/sthv2 scripts (one folder, data/sthv2/videos; docs/data.md).
+# Data set type, paths and loaders; the variant config sets the pipelines
+# (their frame count must equal the backbone's num_segments). The type is
+# MMAction2's own: importing mmblvnet (custom_imports) gives it errors
+# naming the file and list line; add on_bad_sample='skip' to a loader's
+# dataset to skip unreadable samples in training with a logged warning
+# (docs/robustness.md).
+dataset_type = 'VideoDataset'
+data_root = 'data/sthv2/videos'
+data_root_val = 'data/sthv2/videos'
 ann_file_train = 'data/sthv2/sthv2_train_list_videos.txt'
 ann_file_val = 'data/sthv2/sthv2_val_list_videos.txt'
 ann_file_test = 'data/sthv2/sthv2_val_list_videos.txt'

@@ -325,6 +325,9 @@ class bLResNet(BaseModule):
                                                      num_segments // 2),
             with_cp=with_cp)
         self.feat_dim = LAYER4_CHANNELS
+        # The output, one map per frame, as a module that hooks can reach
+        # (vis_cam --target-layer-name backbone/per_frame); holds nothing.
+        self.per_frame = nn.Identity()
         self._init_from_scratch()
         self.impl = impl
         set_impl(self, impl)
@@ -386,7 +389,7 @@ class bLResNet(BaseModule):
         x = self.layer3(x)
         x = self.layer4(x)
         pairs = x.unsqueeze(1).expand(-1, 2, *x.shape[1:])
-        return pairs.reshape(-1, *x.shape[1:])
+        return self.per_frame(pairs.reshape(-1, *x.shape[1:]))
 
     def _stem(self, x: Tensor) -> Tensor:
         """Args:
