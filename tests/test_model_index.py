@@ -37,8 +37,7 @@ def installed(tmp_path_factory):
         assert result.returncode == 0, result.stderr[-3000:]
 
     run_pip('wheel', '--no-deps', '--no-build-isolation', '--no-index', '-w',
-            str(wheels),
-            str(REPO))
+            str(wheels), str(REPO))
     run_pip('install', '--no-deps', '--no-index', '--target', str(target),
             *map(str, wheels.glob('*.whl')))
     return target
