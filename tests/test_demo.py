@@ -248,11 +248,12 @@ def test_window_mode_prints_one_line_per_window_and_the_real_time_factor(
 
 
 def test_sliding_windows_cover_every_frame_once():
-    windows = list(sliding_windows(range(10), window=4, stride=3))
+    windows = list(sliding_windows(range(11), window=4, stride=3))
     assert [(w.start, w.frames) for w in windows[:-1]] == [
-        (0, [0, 1, 2, 3]), (3, [3, 4, 5, 6])]
-    assert windows[-1].frames == []  # frames after the last window
-    assert sum((w.new_frames for w in windows), []) == list(range(10))
+        (0, [0, 1, 2, 3]), (3, [3, 4, 5, 6]), (6, [6, 7, 8, 9])]
+    # Frame 10 comes after the last window: an empty window carries it.
+    assert windows[-1].frames == [] and windows[-1].new_frames == [10]
+    assert sum((w.new_frames for w in windows), []) == list(range(11))
     short = list(sliding_windows(range(3), window=4, stride=2))
     assert [(w.start, w.frames, w.new_frames) for w in short] == [
         (0, [0, 1, 2], [0, 1, 2])]

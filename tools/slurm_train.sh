@@ -2,20 +2,8 @@
 # Training on a Slurm cluster (MMAction2's slurm_train.sh arguments):
 #   [GPUS=16] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
 #       bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG [ARGS...]
-# One task per GPU on as many nodes as GPUS / GPUS_PER_NODE; ARGS go to
-# tools/train.py (e.g. --work-dir DIR --resume).
+# One task per GPU on GPUS / GPUS_PER_NODE nodes (srun sets the ranks);
+# ARGS go to tools/train.py (e.g. --work-dir DIR --resume).
 set -euo pipefail
-PARTITION=$1
-JOB_NAME=$2
-CONFIG=$3
-GPUS=${GPUS:-8}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-SRUN_ARGS=${SRUN_ARGS:-""}
-export MASTER_PORT=${MASTER_PORT:-$((12000 + RANDOM % 20000))}
-# shellcheck disable=SC2086  # SRUN_ARGS holds several words
-srun -p "$PARTITION" --job-name="$JOB_NAME" \
-    --gres=gpu:"$GPUS_PER_NODE" --ntasks="$GPUS" \
-    --ntasks-per-node="$GPUS_PER_NODE" --cpus-per-task="$CPUS_PER_TASK" \
-    --kill-on-bad-exit=1 $SRUN_ARGS \
-    python -u "$(dirname "$0")/train.py" "$CONFIG" --launcher slurm "${@:4}"
+exec bash "$(dirname "$0")/slurm_run.sh" "$1" "$2" train.py "$3" \
+    --launcher slurm "${@:4}"
