@@ -64,6 +64,7 @@ def workspace(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow  # three tool runs of a 16-frame model: over a minute
 def test_finetune_walkthrough_runs_as_written(workspace):
     commands = doc_commands()
     assert [command.split()[1] for command in commands] == [
