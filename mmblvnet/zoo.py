@@ -1,8 +1,9 @@
 """The model zoo as data: variants, data sets and the paper's results.
 
 ``tools/misc/generate_zoo_configs.py`` writes every config under
-``configs/zoo/`` and ``metafile.yml`` from these tables; a test checks that
-the committed files are up to date.
+``configs/zoo/``, ``metafile.yml`` and ``model-index.yml`` (what
+``mim search mmblvnet`` reads) from these tables; a test checks that the
+committed files are up to date.
 """
 from typing import Dict, NamedTuple, Optional, Tuple
 

@@ -1,11 +1,14 @@
-"""tools/demo.py: top-k labels of a real video through MMAction2's API."""
+"""tools/demo.py: top-k labels of a real video through MMAction2's API,
+the labelled output video, the sliding-window mode and its errors."""
 import importlib.util
 import re
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+import torch
 from helpers import run
 from mmaction.registry import MODELS
 from mmengine.config import Config
@@ -13,7 +16,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import save_checkpoint
 
 from mmblvnet.apis.export import random_weights_
-from mmblvnet.datasets.synthetic import write_video
+from mmblvnet.apis.stream import VideoSource, sliding_windows
+from mmblvnet.datasets.synthetic import render_clip, write_video
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = REPO / 'configs' / 'blvnet_tam_r50_8x.py'
@@ -191,3 +195,99 @@ def test_pipeline_sampling_other_than_num_segments_is_refused(files,
 def test_top_k_below_one_is_refused(files, capsys):
     assert call(files, '--top-k', '0') == 1
     assert '--top-k must be at least 1, got 0' in capsys.readouterr().err
+
+
+# --- labelled video, sliding windows, damaged checkpoints --------------
+
+
+@pytest.fixture(scope='module')
+def long_video(files):
+    """Three generated 16-frame clips in a row: 48 frames, 6 s at 8 fps."""
+    rng = np.random.default_rng(1)
+    frames = np.concatenate(
+        [render_clip(label, rng, num_frames=16, size=32) for label in (0, 1,
+                                                                       2)])
+    path = files / 'long.mp4'
+    write_video(str(path), frames, fps=8)
+    return path
+
+
+def read_frames(path):
+    return np.stack(list(VideoSource(str(path))))
+
+
+def test_out_filename_writes_the_video_with_the_labels_drawn(
+        files, tmp_path, capsys):
+    out = tmp_path / 'labelled.mp4'
+    assert call(files, '--top-k', '2', '--out-filename', str(out)) == 0
+    assert len(predictions(capsys.readouterr().out)) == 2
+    source, drawn = read_frames(files / 'clip.mp4'), read_frames(out)
+    assert len(drawn) == len(source) == 16
+    assert drawn.shape[1:3] == (256, 256)  # 64 px enlarged for the text
+    plain = np.stack([cv2.resize(frame, (256, 256)) for frame in source])
+    # The labels sit top left on a dark box; the rest is the video.
+    box = np.abs(drawn[:, :60, :120].astype(int) - plain[:, :60, :120])
+    rest = np.abs(drawn[:, 160:, 160:].astype(int) - plain[:, 160:, 160:])
+    assert box.mean() > 4 * rest.mean()
+
+
+def test_window_mode_prints_one_line_per_window_and_the_real_time_factor(
+        files, long_video, tmp_path, capsys):
+    out = tmp_path / 'windows.mp4'
+    assert call(files, '--window', '2', '--stride', '1', '--out-filename',
+                str(out), video=long_video) == 0
+    lines = capsys.readouterr().out.splitlines()
+    windows = [re.fullmatch(r'(\d+\.\d\d)-(\d+\.\d\d): ([0-4]) (\d\.\d{4})',
+                            line) for line in lines[:-1]]
+    assert all(windows), lines
+    spans = [(float(w[1]), float(w[2])) for w in windows]
+    assert spans == [(0, 2), (1, 3), (2, 4), (3, 5), (4, 6)]
+    assert re.fullmatch(r'real-time factor: \d+\.\d\d \(.* for 6\.0 s of '
+                        r'video at 8 fps\)', lines[-1])
+    assert len(read_frames(out)) == 48
+
+
+def test_sliding_windows_cover_every_frame_once():
+    windows = list(sliding_windows(range(11), window=4, stride=3))
+    assert [(w.start, w.frames) for w in windows[:-1]] == [
+        (0, [0, 1, 2, 3]), (3, [3, 4, 5, 6]), (6, [6, 7, 8, 9])]
+    # Frame 10 comes after the last window: an empty window carries it.
+    assert windows[-1].frames == [] and windows[-1].new_frames == [10]
+    assert sum((w.new_frames for w in windows), []) == list(range(11))
+    short = list(sliding_windows(range(3), window=4, stride=2))
+    assert [(w.start, w.frames, w.new_frames) for w in short] == [
+        (0, [0, 1, 2], [0, 1, 2])]
+
+
+def test_window_mode_names_a_source_opencv_cannot_open(files, tmp_path,
+                                                       capsys):
+    video = bad_video(files, tmp_path, 'garbage')
+    assert call(files, '--window', '1', video=video) == 1
+    assert capsys.readouterr().err.startswith(
+        f'error: {video}: OpenCV cannot open it')
+
+
+@pytest.mark.parametrize('kind,reason', [
+    ('missing', 'no such checkpoint file'),
+    ('empty', 'empty or truncated'),
+    ('truncated', 'cannot be loaded as a checkpoint'),
+    ('tensor', 'holds a Tensor, not a checkpoint'),
+])
+def test_bad_checkpoint_is_one_error_line(files, tmp_path, capsys, kind,
+                                          reason):
+    checkpoint = tmp_path / f'{kind}.pth'
+    if kind == 'empty':
+        checkpoint.write_bytes(b'')
+    elif kind == 'truncated':
+        data = (files / 'w.pth').read_bytes()
+        checkpoint.write_bytes(data[:len(data) // 2])
+    elif kind == 'tensor':
+        torch.save(torch.zeros(3), checkpoint)
+    args = demo_args(files)
+    args[2] = str(checkpoint)
+    assert demo.main(args) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ''
+    assert len(captured.err.splitlines()) == 1
+    assert captured.err.startswith(f'error: {checkpoint}: ')
+    assert reason in captured.err

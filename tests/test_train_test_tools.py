@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import data_options as few_clip_options
 from mmengine.config import Config
 
 from mmblvnet import quickstart
@@ -160,25 +161,115 @@ def test_runner_checkpoint_loads_with_weights_only(tmp_path,
         checkpoint)
 
 
-def test_train_args_select_gloo_and_cpu_ddp_without_cuda(monkeypatch):
+def test_cpu_distributed_launch_uses_gloo_and_device_less_ddp(
+        monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    args = launch.train_parser().parse_args(
-        [str(DEMO), '--launcher', 'pytorch', '--resume'])
-    cfg = launch.merge_train_args(Config.fromfile(str(DEMO)), args)
+    cfg = Config.fromfile(str(DEMO))
+    cfg.launcher = 'pytorch'
+    launch.fit_to_machine(cfg)
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
     assert cfg.model_wrapper_cfg.device_ids is None
-    assert cfg.resume is True and cfg.load_from is None
 
 
-def test_amp_on_cpu_is_a_clear_error(monkeypatch):
+def test_tools_are_mmaction2s_with_every_flag():
+    """The tools run MMAction2's own scripts: same flags, e.g. the
+    visualisation flags of tools/test.py."""
+    for name in launch.TOOLS:
+        tool = launch.load_mmaction_tool(name)
+        assert tool.Runner is launch.ToolRunner
+        assert 'mmaction' in tool.__file__
+    result = run([sys.executable, 'tools/test.py', '--help'])
+    assert_ok(result)
+    for flag in ('--dump', '--show', '--show-dir', '--interval',
+                 '--wait-time', '--launcher', '--cfg-options'):
+        assert flag in result.stdout
+
+
+def test_amp_on_cpu_is_one_error_line(monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    args = launch.train_parser().parse_args([str(DEMO), '--amp'])
-    with pytest.raises(RuntimeError, match='--amp needs CUDA'):
-        launch.merge_train_args(Config.fromfile(str(DEMO)), args)
+    assert launch.train([str(DEMO), '--amp']) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('error: --amp needs CUDA')
+    assert len(err.splitlines()) == 1
 
 
-def test_test_tool_names_a_missing_checkpoint(tmp_path):
-    args = launch.test_parser().parse_args(
-        [str(DEMO), str(tmp_path / 'nope.pth')])
-    with pytest.raises(FileNotFoundError, match='nope.pth'):
-        launch.merge_test_args(Config.fromfile(str(DEMO)), args)
+def bad_checkpoint(tmp_path, kind, good=None):
+    """A checkpoint file that is missing, empty, cut short or not a dict."""
+    path = tmp_path / f'{kind}.pth'
+    if kind == 'empty':
+        path.write_bytes(b'')
+    elif kind == 'truncated':
+        data = good.read_bytes()
+        path.write_bytes(data[:len(data) // 2])
+    elif kind == 'tensor':
+        torch.save(torch.zeros(3), path)
+    return path
+
+
+@pytest.fixture(scope='module')
+def trained(synthetic_root, tmp_path_factory):
+    """A checkpoint of one tiny training epoch, and the options used."""
+    root = tmp_path_factory.mktemp('tools')
+    options = few_clip_options(synthetic_root, root, validate=False)
+    work = root / 'work'
+    assert_ok(run([sys.executable, 'tools/train.py', str(DEMO), '--work-dir',
+                   str(work), '--no-validate', '--cfg-options', *options]))
+    return work / 'epoch_1.pth', options
+
+
+@pytest.mark.parametrize('kind,reason', [
+    ('missing', 'no such checkpoint file'),
+    ('empty', 'empty or truncated'),
+    ('truncated', 'cannot be loaded as a checkpoint'),
+    ('tensor', 'cannot be loaded as a checkpoint'),
+])
+def test_bad_checkpoint_to_test_tool_is_one_error_line(
+        trained, tmp_path, capsys, kind, reason):
+    checkpoint = bad_checkpoint(tmp_path, kind, good=trained[0])
+    status = launch.test([str(DEMO), str(checkpoint), '--work-dir',
+                          str(tmp_path / 'work'), '--cfg-options',
+                          *trained[1]])
+    err = capsys.readouterr().err
+    assert status == 1
+    line = [text for text in err.splitlines() if text.startswith('error:')]
+    assert len(line) == 1 and line[0].startswith(f'error: {checkpoint}: ')
+    assert reason in line[0]
+    assert 'Traceback' not in err
+
+
+def test_bad_checkpoint_command_exits_1_and_debug_shows_traceback(
+        trained, tmp_path):
+    checkpoint = bad_checkpoint(tmp_path, 'empty')
+    command = [sys.executable, 'tools/test.py', str(DEMO), str(checkpoint),
+               '--work-dir', str(tmp_path / 'work'), '--cfg-options',
+               *trained[1]]
+    result = run(command)
+    assert result.returncode == 1
+    assert f'error: {checkpoint}: ' in result.stderr
+    assert 'Traceback' not in result.stderr
+    result = run(command + ['--debug'])
+    assert result.returncode == 1
+    assert 'Traceback' in result.stderr and 'EOFError' in result.stderr
+
+
+def test_slurm_scripts_run_the_tools_with_the_slurm_launcher(tmp_path):
+    """A stand-in ``srun`` records the command the scripts submit."""
+    record = tmp_path / 'srun_args'
+    srun = tmp_path / 'bin' / 'srun'
+    srun.parent.mkdir()
+    srun.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {record}\n')
+    srun.chmod(0o755)
+    path = f'{srun.parent}:{os.environ["PATH"]}'
+    result = run(['bash', 'tools/slurm_train.sh', 'gpu', 'job', str(DEMO),
+                  '--work-dir', 'w'], PATH=path, GPUS='16')
+    assert_ok(result)
+    args = record.read_text().splitlines()
+    assert args[:4] == ['-p', 'gpu', '--job-name=job', '--gres=gpu:8']
+    assert '--ntasks=16' in args and '--ntasks-per-node=8' in args
+    assert args[-6:] == ['tools/train.py', str(DEMO), '--launcher', 'slurm',
+                         '--work-dir', 'w']
+    assert_ok(run(['bash', 'tools/slurm_test.sh', 'gpu', 'job', str(DEMO),
+                   'w.pth', '--dump', 'p.pkl'], PATH=path))
+    args = record.read_text().splitlines()
+    assert args[-6:] == [str(DEMO), 'w.pth', '--launcher', 'slurm',
+                         '--dump', 'p.pkl']

@@ -1,52 +1,86 @@
-"""Print the top-k classes of a video file.
+"""Recognize a video: top-k labels, a labelled video, or sliding windows.
 
     python tools/demo.py VIDEO CONFIG CHECKPOINT [--label-map FILE]
-        [--top-k 5] [--device cpu] [--cfg-options KEY=VALUE ...]
+        [--top-k 5] [--device cpu] [--out-filename OUT.mp4] [--fps FPS]
+        [--window SECONDS [--stride SECONDS]] [--cfg-options K=V ...]
+        [--debug]
 
-Runs MMAction2's ``init_recognizer`` / ``inference_recognizer`` with the
-config's ``test_pipeline`` (a frame-folder pipeline reads the video with
-decord instead). Prints one ``label: score`` line per class, best first;
-labels are class indices unless ``--label-map`` (one name per line) is
-given. A missing, empty or undecodable video, a checkpoint that does not
-fit the model, a label map of another length than ``num_classes`` and a
-pipeline sampling another number of frames than the model's
-``num_segments`` exit with status 1 and a message naming the problem.
+Without ``--window``: one clip sampled from the whole video by the
+config's ``test_pipeline`` (MMAction2's ``inference_recognizer``; a
+frame-folder pipeline reads the video with decord instead); prints one
+``label: score`` line per class, best first. ``--out-filename`` also writes
+the video with the top-k labels drawn (MMAction2's ``ActionVisualizer``).
+
+With ``--window``: VIDEO may also be a camera index (``0``) or a stream
+URL OpenCV can open. A window of that many seconds slides over the source
+every ``--stride`` seconds (default: half a window); each window prints
+``start-end: label score`` (seconds, top-1) and, at the end (or on
+Ctrl-C), the real-time factor (processing time / video duration).
+``--out-filename`` writes every frame with the labels of the window that
+ends with it. A progress bar goes to stderr when stdout is not a terminal.
+
+Labels are class indices unless ``--label-map`` (one name per line) is
+given. User errors (a missing, empty or undecodable video, a missing,
+empty, truncated or foreign checkpoint, a label map of another length than
+``num_classes``, a pipeline sampling another number of frames than the
+model's ``num_segments``) are one ``error: <file>: <reason>`` line on
+stderr and exit status 1; ``--debug`` (or ``MMBLVNET_DEBUG=1``) shows the
+traceback instead.
 """
 import argparse
 import logging
-import pickle
 import sys
+import time
 
 from mmengine.config import DictAction
 from mmengine.logging import MMLogger
+from mmengine.utils import ProgressBar
 
 from mmblvnet.apis.recognize import (
-    VideoError,
     format_predictions,
     init_checked_recognizer,
     load_label_map,
-    recognize,
+    top_k,
+    video_scores,
 )
-from mmblvnet.converters.key_rules import CheckpointKeyError
-
-# Failures reported as one line; anything else is a bug and keeps its
-# traceback.
-_USER_ERRORS = (VideoError, CheckpointKeyError, OSError, ValueError,
-                pickle.UnpicklingError)
+from mmblvnet.apis.stream import (
+    FramePipeline,
+    LabelPainter,
+    VideoSink,
+    VideoSource,
+    clip_scores,
+    real_time_factor,
+    sliding_windows,
+)
+from mmblvnet.utils.cli import run_main
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Print the top-k classes of a video file')
-    parser.add_argument('video', help='video file')
+        description='Recognize a video: top-k labels, a labelled video, '
+        'or sliding windows over a long video or a stream')
+    parser.add_argument(
+        'video', help='video file; with --window also a camera index (0) '
+        'or a stream URL')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--label-map',
                         help='class names, one per line in class order')
     parser.add_argument('--top-k', type=int, default=5,
-                        help='number of classes to print (default 5)')
+                        help='number of classes to print / draw (default 5)')
     parser.add_argument('--device', default='cpu',
                         help='device, e.g. cpu or cuda:0 (default cpu)')
+    parser.add_argument('--out-filename',
+                        help='write the video with the labels drawn (.mp4)')
+    parser.add_argument(
+        '--fps', type=float,
+        help='frame rate of a source that reports none (default 25) and '
+        'of the output video (default: the source\'s)')
+    parser.add_argument('--window', type=float,
+                        help='slide a window of this many seconds')
+    parser.add_argument(
+        '--stride', type=float,
+        help='seconds between windows (default: half of --window)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config keys, e.g. model.cls_head.num_classes=10')
@@ -63,19 +97,82 @@ def logs_to_stderr() -> None:
             handler.setStream(sys.stderr)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    logs_to_stderr()
+def whole_video(model, args, names) -> None:
+    """Top-k of one clip of the video; optionally the labelled video."""
+    scores = video_scores(model, args.video)
+    print(format_predictions(top_k(scores, args.top_k), names))
+    if args.out_filename:
+        source = VideoSource(args.video, args.fps)
+        sink = VideoSink(args.out_filename, args.fps or source.fps)
+        try:
+            sink.write(LabelPainter(names, args.top_k)(list(source), scores))
+        finally:
+            sink.close()
+
+
+def _window_frames(seconds: float, fps: float, option: str) -> int:
+    frames = round(seconds * fps)
+    if frames < 1:
+        raise ValueError(f'{option} {seconds:g} s is less than one frame at '
+                         f'{fps:g} fps')
+    return frames
+
+
+def windows(model, args, names) -> None:
+    """Sliding windows over a long video, a camera or a stream."""
+    source = VideoSource(args.video, args.fps)
+    fps = source.fps
+    window = _window_frames(args.window, fps, '--window')
+    stride = _window_frames(args.stride or args.window / 2, fps, '--stride')
+    pipeline = FramePipeline(model.cfg.test_pipeline)
+    sink = VideoSink(args.out_filename, args.fps or fps) \
+        if args.out_filename else None
+    painter = LabelPainter(names, args.top_k) if sink else None
+    bar = ProgressBar(source.num_frames, file=sys.stderr) if (
+        source.num_frames and not sys.stdout.isatty()) else None
+    started, seen, scores = time.perf_counter(), 0, None
     try:
-        model = init_checked_recognizer(args.config, args.checkpoint,
-                                        args.device, args.cfg_options)
-        names = load_label_map(args.label_map, model.cls_head.num_classes)
-        predictions = recognize(model, args.video, args.top_k)
-    except _USER_ERRORS as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 1
-    print(format_predictions(predictions, names))
+        for start, frames, new_frames in sliding_windows(source, window,
+                                                         stride):
+            if frames:
+                scores = clip_scores(model, pipeline, frames)
+                (label, score), = top_k(scores, 1)
+                print(f'{start / fps:.2f}-{(start + len(frames)) / fps:.2f}:'
+                      f' {names[label]} {score:.4f}', flush=True)
+            if sink:
+                sink.write(painter(new_frames, scores))
+            seen += len(new_frames)
+            for _ in range(len(new_frames) if bar else 0):
+                bar.update()
+    except KeyboardInterrupt:
+        pass  # a camera runs until stopped: report what was seen
+    finally:
+        if sink:
+            sink.close()
+    if bar:
+        sys.stderr.write('\n')
+    print(real_time_factor(time.perf_counter() - started, seen, fps))
+
+
+def run(argv) -> int:
+    """The tool; raises on user errors (see :func:`main`)."""
+    args = parse_args(argv)
+    if args.top_k < 1:
+        raise ValueError(f'--top-k must be at least 1, got {args.top_k}')
+    logs_to_stderr()
+    model = init_checked_recognizer(args.config, args.checkpoint,
+                                    args.device, args.cfg_options)
+    names = load_label_map(args.label_map, model.cls_head.num_classes)
+    if args.window is None:
+        whole_video(model, args, names)
+    else:
+        windows(model, args, names)
     return 0
+
+
+def main(argv=None) -> int:
+    """Run the tool; user errors are one ``error:`` line, status 1."""
+    return run_main(run, argv)
 
 
 if __name__ == '__main__':

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Distributed testing: bash tools/dist_test.sh CONFIG CHECKPOINT NPROC [ARGS...]
-# ARGS go to tools/test.py.
+# ARGS go to tools/test.py; NNODES, NODE_RANK, MASTER_ADDR and PORT as in
+# dist_train.sh.
 set -euo pipefail
 CONFIG=$1
 CHECKPOINT=$2

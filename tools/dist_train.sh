@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Distributed training: bash tools/dist_train.sh CONFIG NPROC [ARGS...]
 # NPROC processes on this node (GPUs, or CPU processes with gloo when CUDA
-# is absent); ARGS go to tools/train.py.
+# is absent); ARGS go to tools/train.py. Several nodes: run it on each node
+# with NNODES (number of nodes), NODE_RANK (0 .. NNODES-1), MASTER_ADDR
+# (address of node 0) and PORT (a free port on node 0, default 29500).
 set -euo pipefail
 CONFIG=$1
 NPROC=$2

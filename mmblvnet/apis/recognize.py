@@ -30,6 +30,7 @@ from mmengine.runner import CheckpointLoader
 from torch import nn
 
 from ..engine.strict_load_hook import StrictLoadHook
+from ..utils.cli import CheckpointFileError, checkpoint_errors
 
 # Transforms that open a video file given ``results['filename']``.
 _VIDEO_INITS = ('DecordInit', 'OpenCVInit', 'PyAVInit')
@@ -199,21 +200,27 @@ def load_checked_checkpoint(model: nn.Module, path: str) -> None:
         path (str): An MMEngine checkpoint or a plain state dict.
 
     Raises:
-        FileNotFoundError: If ``path`` is not a file.
-        CheckpointKeyError: If a key is missing, unexpected or misshapen.
+        CheckpointFileError: If ``path`` is missing, cannot be read (empty,
+            truncated, refused by torch's ``weights_only`` loader), is not
+            a dict, or its keys do not fit the model; the message starts
+            with the file.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path}: no such checkpoint file')
-    checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
-    # The hook reads only these attributes of a runner.
-    runner = SimpleNamespace(model=model, cfg={'load_from': path},
-                             work_dir='')
-    StrictLoadHook().after_load_checkpoint(runner, checkpoint)
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    model.load_state_dict({
-        re.sub(r'^module\.', '', key): value
-        for key, value in state_dict.items() if torch.is_tensor(value)
-    })
+    with checkpoint_errors(path):
+        checkpoint = CheckpointLoader.load_checkpoint(path,
+                                                      map_location='cpu')
+        if not isinstance(checkpoint, dict):
+            raise CheckpointFileError(
+                f'{path}: holds a {type(checkpoint).__name__}, not a '
+                "checkpoint (a dict with a 'state_dict', or a state dict)")
+        # The hook reads only these attributes of a runner.
+        runner = SimpleNamespace(model=model, cfg={'load_from': path},
+                                 work_dir='')
+        StrictLoadHook().after_load_checkpoint(runner, checkpoint)
+        state_dict = checkpoint.get('state_dict', checkpoint)
+        model.load_state_dict({
+            re.sub(r'^module\.', '', key): value
+            for key, value in state_dict.items() if torch.is_tensor(value)
+        })
 
 
 def _check_device(device: str) -> None:
@@ -249,23 +256,19 @@ def init_checked_recognizer(config: str,
     return model.to(device).eval()
 
 
-def recognize(model: nn.Module, video: str,
-              top_k: int = 5) -> List[Tuple[int, float]]:
-    """Top-k classes of a video file, best first.
+def video_scores(model: nn.Module, video: str) -> torch.Tensor:
+    """Class scores of a video file through the config's test pipeline.
 
     Args:
         model (nn.Module): A recognizer from
             :func:`init_checked_recognizer`.
         video (str): Video file.
-        top_k (int): How many classes (at most ``num_classes``).
 
     Returns:
-        list[tuple[int, float]]: ``(class index, score)`` pairs; scores
-        as the head's ``average_clips`` gives them.
+        torch.Tensor: Scores of shape (num_classes, ), as the head's
+        ``average_clips`` gives them.
     """
     from mmaction.apis import inference_recognizer
-    if top_k < 1:
-        raise ValueError(f'--top-k must be at least 1, got {top_k}')
     check_video(video)
     test_pipeline = model.cfg.get('test_pipeline')
     if not test_pipeline:
@@ -273,10 +276,35 @@ def recognize(model: nn.Module, video: str,
                          'configs/_base_/datasets/*.py file gives one')
     check_sampled_frames(test_pipeline, model_num_segments(model))
     pipeline = NamedErrorPipeline(video_test_pipeline(test_pipeline))
-    result = inference_recognizer(model, video, test_pipeline=pipeline)
-    scores = result.pred_score
-    values, indices = scores.topk(min(top_k, scores.numel()))
+    return inference_recognizer(model, video,
+                                test_pipeline=pipeline).pred_score
+
+
+def top_k(scores: torch.Tensor, k: int) -> List[Tuple[int, float]]:
+    """The ``k`` best ``(class index, score)`` pairs of (num_classes, )
+    scores, best first."""
+    if k < 1:
+        raise ValueError(f'--top-k must be at least 1, got {k}')
+    values, indices = scores.topk(min(k, scores.numel()))
     return [(int(i), float(v)) for i, v in zip(indices, values)]
+
+
+def recognize(model: nn.Module, video: str,
+              top_k_classes: int = 5) -> List[Tuple[int, float]]:
+    """Top-k classes of a video file, best first.
+
+    Args:
+        model (nn.Module): A recognizer from
+            :func:`init_checked_recognizer`.
+        video (str): Video file.
+        top_k_classes (int): How many classes (at most ``num_classes``).
+
+    Returns:
+        list[tuple[int, float]]: ``(class index, score)`` pairs.
+    """
+    if top_k_classes < 1:
+        raise ValueError(f'--top-k must be at least 1, got {top_k_classes}')
+    return top_k(video_scores(model, video), top_k_classes)
 
 
 def format_predictions(predictions: Sequence[Tuple[int, float]],

@@ -1,97 +1,42 @@
-"""Command-line logic shared by ``tools/train.py`` and ``tools/test.py``.
+"""``tools/train.py`` and ``tools/test.py``: MMAction2's own tools, run
+with the plugin imported.
 
-The arguments and their meaning are MMAction2's own (``--work-dir``,
-``--resume``, ``--amp``, ``--cfg-options``, ``--launcher`` ...), so the
-same commands work here and with ``mim train/test mmaction``. On top of
-MMAction2 the tools make a CPU-only machine work: a distributed launch
-without CUDA uses ``gloo`` and a device-less DDP wrapper.
+The tools run MMAction2's ``tools/train.py`` / ``tools/test.py`` from the
+installed package (``mmaction/.mim/tools``), so their arguments are
+exactly MMAction2's (``--work-dir``, ``--resume``, ``--amp``,
+``--cfg-options``, ``--launcher``, ``--dump``, ``--show``, ``--show-dir``,
+``--interval``, ``--wait-time`` ...). Importing :mod:`mmblvnet` first
+applies the stack workarounds (the DRN stub, the ``weights_only``
+allow-list of runner checkpoints). The runner they build is
+:class:`ToolRunner`, which adds:
+
+* a distributed launch without CUDA: ``gloo`` and a device-less DDP
+  wrapper (MMAction2's configs ask for ``nccl``);
+* ``--amp`` without CUDA refused with the reason;
+* any failure to load or resume a checkpoint as one error naming the file
+  (:func:`~mmblvnet.utils.cli.checkpoint_errors`).
+
+MMAction2's argument checks (``assert``) are reported as user errors too.
 """
-import argparse
-import os
+import functools
+import importlib.util
 import os.path as osp
-from typing import Optional, Sequence
+import sys
+from types import ModuleType
+from typing import List, Optional, Sequence
 
 import torch
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 
-_LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+from .cli import checkpoint_errors, run_main
+
+TOOLS = ('train', 'test')
 
 
-def _add_shared_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--work-dir', help='folder for logs and checkpoints')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config keys, e.g. '
-        'train_dataloader.dataset.ann_file=PATH model.cls_head.num_classes=6')
-    parser.add_argument('--launcher', choices=_LAUNCHERS, default='none',
-                        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-
-
-def train_parser() -> argparse.ArgumentParser:
-    """Arguments of ``tools/train.py`` (those of MMAction2's train tool)."""
-    parser = argparse.ArgumentParser(description='Train a recognizer')
-    parser.add_argument('config', help='train config file')
-    parser.add_argument(
-        '--resume', nargs='?', type=str, const='auto',
-        help='resume from this checkpoint, or without a path from the '
-        'latest checkpoint in the work dir')
-    parser.add_argument('--amp', action='store_true',
-                        help='automatic mixed precision (needs CUDA)')
-    parser.add_argument('--no-validate', action='store_true',
-                        help='do not evaluate during training')
-    parser.add_argument('--auto-scale-lr', action='store_true',
-                        help='scale the lr by the actual total batch size')
-    parser.add_argument('--seed', type=int, default=None)
-    parser.add_argument('--diff-rank-seed', action='store_true')
-    parser.add_argument('--deterministic', action='store_true')
-    _add_shared_args(parser)
-    return parser
-
-
-def test_parser() -> argparse.ArgumentParser:
-    """Arguments of ``tools/test.py`` (those of MMAction2's test tool)."""
-    parser = argparse.ArgumentParser(description='Test a recognizer')
-    parser.add_argument('config', help='test config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--dump', help='pickle file for the predictions')
-    _add_shared_args(parser)
-    return parser
-
-
-def parse(parser: argparse.ArgumentParser,
-          argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    """Parse ``argv`` and export ``LOCAL_RANK`` as MMEngine expects."""
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
-
-
-def _set_work_dir(cfg: Config, args: argparse.Namespace) -> None:
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        name = osp.splitext(osp.basename(args.config))[0]
-        cfg.work_dir = osp.join('work_dirs', name)
-
-
-def _use_amp(cfg: Config) -> None:
-    wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-    if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
-        raise ValueError(f'--amp cannot replace optim_wrapper.type='
-                         f'{wrapper!r}; set an AMP wrapper in the config')
-    if not torch.cuda.is_available():
-        raise RuntimeError(
-            '--amp needs CUDA (MMEngine\'s AmpOptimWrapper is CUDA-only) and '
-            'this machine has none; train without --amp on CPU')
-    cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-
-
-def _distribute_without_cuda(cfg: Config) -> None:
+def _use_gloo_without_cuda(cfg: Config) -> None:
     """Use gloo and a device-less DDP wrapper when CUDA is absent."""
-    if cfg.launcher == 'none' or torch.cuda.is_available():
+    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
         return
     env_cfg = cfg.setdefault('env_cfg', ConfigDict())
     env_cfg.setdefault('dist_cfg', ConfigDict())['backend'] = 'gloo'
@@ -101,84 +46,109 @@ def _distribute_without_cuda(cfg: Config) -> None:
             broadcast_buffers=False)
 
 
-def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
-    """Apply the train tool's arguments to ``cfg`` (``--cfg-options`` last).
+def _check_amp(cfg: Config) -> None:
+    wrapper = (cfg.get('optim_wrapper') or {}).get('type')
+    if wrapper == 'AmpOptimWrapper' and not torch.cuda.is_available():
+        raise ValueError(
+            '--amp needs CUDA (MMEngine\'s AmpOptimWrapper is CUDA-only) and '
+            'this machine has none; train without --amp on CPU')
+
+
+def fit_to_machine(cfg: Config) -> Config:
+    """Adapt a merged config to a machine without CUDA (in place).
 
     Args:
-        cfg (Config): The loaded config; changed in place.
-        args (argparse.Namespace): Parsed :func:`train_parser` arguments.
+        cfg (Config): The config with the tool's arguments merged.
 
     Returns:
         Config: ``cfg``.
+
+    Raises:
+        ValueError: If it asks for AMP and CUDA is absent.
     """
-    cfg.launcher = args.launcher
-    _set_work_dir(cfg, args)
-    if args.no_validate:
-        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    if args.amp:
-        _use_amp(cfg)
-    if args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = None if args.resume == 'auto' else args.resume
-    if args.auto_scale_lr:
-        cfg.auto_scale_lr.enable = True
-    if cfg.get('randomness') is None:
-        cfg.randomness = dict(seed=args.seed,
-                              diff_rank_seed=args.diff_rank_seed,
-                              deterministic=args.deterministic)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    _distribute_without_cuda(cfg)
+    _check_amp(cfg)
+    _use_gloo_without_cuda(cfg)
     return cfg
 
 
-def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
-    """Apply the test tool's arguments to ``cfg`` (``--cfg-options`` last).
+class ToolRunner(Runner):
+    """MMEngine's runner as the tools use it (see the module docstring)."""
 
-    Args:
-        cfg (Config): The loaded config; changed in place.
-        args (argparse.Namespace): Parsed :func:`test_parser` arguments.
+    @classmethod
+    def from_cfg(cls, cfg: Config) -> 'ToolRunner':
+        return super().from_cfg(fit_to_machine(cfg))
 
-    Returns:
-        Config: ``cfg``.
-    """
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
-    cfg.launcher = args.launcher
-    _set_work_dir(cfg, args)
-    cfg.load_from = args.checkpoint
-    if args.dump is not None:
-        if not args.dump.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--dump must name a .pkl file, got {args.dump}')
-        evaluators = cfg.test_evaluator
-        if not isinstance(evaluators, (list, tuple)):
-            evaluators = [evaluators]
-        cfg.test_evaluator = [*evaluators, dict(
-            type='DumpResults', out_file_path=args.dump)]
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    _distribute_without_cuda(cfg)
-    return cfg
+    def load_checkpoint(self, filename: str, *args, **kwargs):
+        with checkpoint_errors(filename):
+            return super().load_checkpoint(filename, *args, **kwargs)
+
+    def resume(self, filename: str, *args, **kwargs):
+        with checkpoint_errors(filename):
+            return super().resume(filename, *args, **kwargs)
 
 
 def build_runner(cfg: Config) -> Runner:
-    """Build the runner the config asks for (``runner_type``) or MMEngine's.
-    """
+    """Build the runner the config asks for (``runner_type``) or a
+    :class:`ToolRunner`."""
     if 'runner_type' not in cfg:
-        return Runner.from_cfg(cfg)
+        return ToolRunner.from_cfg(cfg)
     from mmaction.registry import RUNNERS
-    return RUNNERS.build(cfg)
+    return RUNNERS.build(fit_to_machine(cfg))
 
 
-def train(argv: Optional[Sequence[str]] = None) -> None:
-    """Entry point of ``tools/train.py``."""
-    args = parse(train_parser(), argv)
-    cfg = merge_train_args(Config.fromfile(args.config), args)
-    build_runner(cfg).train()
+def mmaction_tool_path(name: str) -> str:
+    """Path of MMAction2's ``tools/{name}.py`` in the installed package."""
+    spec = importlib.util.find_spec('mmaction')
+    path = osp.join(osp.dirname(spec.origin), '.mim', 'tools', f'{name}.py')
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{path}: MMAction2\'s {name} tool is missing from the installed '
+            'mmaction2; reinstall it with `pip install mmaction2==1.2.0`')
+    return path
 
 
-def test(argv: Optional[Sequence[str]] = None) -> dict:
-    """Entry point of ``tools/test.py``; returns the metrics."""
-    args = parse(test_parser(), argv)
-    cfg = merge_test_args(Config.fromfile(args.config), args)
-    return build_runner(cfg).test()
+def _asserts_as_value_errors(merge_args):
+    """MMAction2's ``merge_args`` whose ``assert`` failures (``--dump``
+    not a .pkl, no visualization hook ...) are ValueErrors."""
+
+    @functools.wraps(merge_args)
+    def checked(cfg, args):
+        try:
+            return merge_args(cfg, args)
+        except AssertionError as error:
+            raise ValueError(f'{args.config}: {error}') from error
+
+    return checked
+
+
+def load_mmaction_tool(name: str) -> ModuleType:
+    """MMAction2's tool as a module that builds :class:`ToolRunner`."""
+    import mmblvnet  # noqa: F401  (workarounds and registration first)
+    path = mmaction_tool_path(name)
+    spec = importlib.util.spec_from_file_location(f'mmaction_tools_{name}',
+                                                  path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.Runner = ToolRunner
+    module.merge_args = _asserts_as_value_errors(module.merge_args)
+    return module
+
+
+def _run_tool(name: str, argv: List[str]) -> None:
+    tool = load_mmaction_tool(name)
+    saved = sys.argv
+    sys.argv = [tool.__file__, *argv]
+    try:
+        tool.main()
+    finally:
+        sys.argv = saved
+
+
+def train(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``tools/train.py``; returns the exit status."""
+    return run_main(functools.partial(_run_tool, 'train'), argv)
+
+
+def test(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``tools/test.py``; returns the exit status."""
+    return run_main(functools.partial(_run_tool, 'test'), argv)

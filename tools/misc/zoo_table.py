@@ -6,12 +6,16 @@ at 224x224 (:mod:`mmblvnet.utils.complexity`, as
 ``tools/analysis/get_flops.py``)::
 
     python tools/misc/zoo_table.py > /tmp/zoo.md
+
+A progress bar on stderr counts the variants measured.
 """
 import os.path as osp
+import sys
 
 from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from mmengine.utils import track_iter_progress
 
 from mmblvnet.utils.complexity import recognizer_complexity
 from mmblvnet.zoo import (
@@ -43,7 +47,8 @@ def table() -> str:
               ' | '.join(f'{DATASETS[s].title} top-1 (paper)'
                          for s in sets) + ' | IBM checkpoint (SSv2) |')
     lines = [header, '|' + '---|' * (5 + len(sets))]
-    for depth, pairs in VARIANTS:
+    for depth, pairs in track_iter_progress(list(VARIANTS),
+                                            file=sys.stderr):
         cost = measure(depth, pairs)
         top1 = ' | '.join(
             f'{PAPER_TOP1[(s, depth, pairs)]:.1f}'

@@ -1,0 +1,110 @@
+"""One ``error: <file>: <reason>`` line for user errors in the tools.
+
+The command-line tools (``tools/train.py``, ``tools/test.py``,
+``tools/demo.py``) report what a user can fix (a missing, empty, truncated
+or foreign checkpoint, a bad video, a wrong option) as one line on stderr
+and exit with status 1. ``--debug`` on the command line, or the
+environment variable ``MMBLVNET_DEBUG=1``, lets the exception through with
+its traceback.
+"""
+import contextlib
+import os
+import pickle
+import sys
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+
+DEBUG_FLAG = '--debug'
+DEBUG_ENV = 'MMBLVNET_DEBUG'
+
+
+class CheckpointFileError(ValueError):
+    """A checkpoint file that cannot be read or used, named with the
+    reason: ``'<file>: <reason>'``."""
+
+
+# Failures a user can fix. Anything else is a bug and keeps its traceback.
+USER_ERRORS: Tuple[type, ...] = (OSError, ValueError, EOFError,
+                                 pickle.UnpicklingError)
+
+
+def _reason(error: BaseException) -> str:
+    message = ' '.join(str(error).split())
+    if isinstance(error, EOFError):
+        return ('the file ends before the checkpoint does (empty or '
+                'truncated); copy or download it again')
+    return f'{type(error).__name__}: {message}' if message else type(
+        error).__name__
+
+
+@contextlib.contextmanager
+def checkpoint_errors(path: str) -> Iterator[None]:
+    """Re-raise any failure to read or load ``path`` as
+    :class:`CheckpointFileError` naming the file.
+
+    Whatever the library raises while it loads the file (``EOFError`` for
+    an empty file, torch's zip errors for a truncated one, a refused
+    pickle, a non-dict, the checks of the checkpoint hooks) becomes
+    ``'<path>: <reason>'``; an error whose message starts with the file
+    keeps it. A local path that is not a file is refused before loading.
+
+    Args:
+        path (str): The checkpoint file being loaded.
+    """
+    path = str(path)
+    if '://' not in path and not os.path.isfile(path):
+        raise CheckpointFileError(f'{path}: no such checkpoint file')
+    try:
+        yield
+    except CheckpointFileError:
+        raise
+    except Exception as error:  # any failure while loading this file
+        message = ' '.join(str(error).split())
+        if not message.startswith(path):
+            message = (f'{path}: cannot be loaded as a checkpoint '
+                       f'({_reason(error)})')
+        raise CheckpointFileError(message) from error
+
+
+def split_debug(argv: Optional[Sequence[str]]) -> Tuple[List[str], bool]:
+    """``argv`` without ``--debug``, and whether tracebacks are wanted."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = DEBUG_FLAG in argv or os.environ.get(DEBUG_ENV, '') not in (
+        '', '0')
+    return [arg for arg in argv if arg != DEBUG_FLAG], debug
+
+
+def error_line(error: BaseException) -> str:
+    """``error: <file>: <reason>`` for a user error.
+
+    A ``FileNotFoundError`` (or other ``OSError``) with a file name gets
+    the name in front; the other errors of the tools already start with
+    the file they are about.
+    """
+    filename = getattr(error, 'filename', None)
+    if isinstance(error, OSError) and filename and error.strerror:
+        return f'error: {filename}: {error.strerror}'
+    message = ' '.join(str(error).split()) or type(error).__name__
+    return f'error: {message}'
+
+
+def run_main(main: Callable[[List[str]], Optional[int]],
+             argv: Optional[Sequence[str]] = None) -> int:
+    """Run a tool's ``main(argv)``; user errors become one stderr line.
+
+    Args:
+        main (callable): Takes the arguments (without ``--debug``) and
+            returns an exit status (None means 0).
+        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when
+            None.
+
+    Returns:
+        int: The exit status: ``main``'s, or 1 after a user error.
+    """
+    argv, debug = split_debug(argv)
+    try:
+        return main(argv) or 0
+    except USER_ERRORS as error:
+        if debug:
+            raise
+        print(error_line(error), file=sys.stderr)
+        return 1
