@@ -36,7 +36,7 @@ class VideoSource:
     Args:
         source (str): A video file, a camera index (``'0'``) or a URL.
         fps (float, optional): Frame rate to assume when the source does
-            not report one (cameras, some streams). Defaults to 25.
+            not report one (some cameras and streams); 25 if None.
 
     Raises:
         VideoError: If the file is missing or empty, or OpenCV cannot open
@@ -54,7 +54,7 @@ class VideoSource:
                              'video, a camera index or a stream URL it can '
                              'read)')
         reported = self.capture.get(cv2.CAP_PROP_FPS)
-        self.fps = fps or (reported if reported and reported > 0 else 25.0)
+        self.fps = reported if reported and reported > 0 else (fps or 25.0)
         count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
         # Cameras and streams report no (or a negative) count.
         self.num_frames = count if count > 0 and not is_camera else None
