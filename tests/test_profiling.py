@@ -94,7 +94,7 @@ def test_os_peak_sees_memory_freed_before_the_step_returns():
     # From an earlier baseline, what became resident since counts too.
     keep = torch.ones(32 * MIB // 4)
     earlier = resident_bytes() - 32 * MIB
-    assert os_peak_bytes(step, torch.device('cpu'), earlier) > peak + 24 * MIB
+    assert os_peak_bytes(step, torch.device('cpu'), earlier) > peak + 16 * MIB
     del keep
 
 
