@@ -12,6 +12,7 @@ from mmblvnet.utils.profiling import (
     TrainStep,
     interleaved_medians,
     os_peak_bytes,
+    resident_bytes,
     train_peak_bytes,
 )
 
@@ -90,6 +91,11 @@ def test_os_peak_sees_memory_freed_before_the_step_returns():
 
     peak = os_peak_bytes(step, torch.device('cpu'))
     assert 60 * MIB < peak < 200 * MIB
+    # From an earlier baseline, what became resident since counts too.
+    keep = torch.ones(32 * MIB // 4)
+    earlier = resident_bytes() - 32 * MIB
+    assert os_peak_bytes(step, torch.device('cpu'), earlier) > peak + 16 * MIB
+    del keep
 
 
 def test_op_counter_counts_every_dispatched_op():

@@ -260,24 +260,38 @@ def _proc_status_kib(field: str) -> int:
     raise KeyError(f'{field} not in {_PROC_STATUS}')
 
 
+def resident_bytes() -> Optional[int]:
+    """The process's resident set now (Linux ``VmRSS``), or None."""
+    if not _PROC_STATUS.exists():
+        return None
+    return _proc_status_kib('VmRSS') * 1024
+
+
 def os_peak_bytes(step: Callable[[], object],
-                  device: torch.device) -> Optional[int]:
+                  device: torch.device,
+                  baseline: Optional[int] = None) -> Optional[int]:
     """Memory of one call of ``step`` as the machine sees it.
 
     On CPU, the rise of the process's peak resident set during the call
-    over the resident set before it (Linux: ``VmRSS`` before, the peak
-    mark ``VmHWM`` reset through ``/proc/self/clear_refs`` and read
-    after). Unlike :class:`LiveStorageTracker` this includes what the C
-    allocator keeps mapped after tensors are freed (fragmentation) and
-    kernel workspaces, but not what was resident before the call
-    (weights, momentum, inputs). On CUDA, ``torch.cuda.max_memory_reserved``
-    after the call (everything the caching allocator holds from the
-    driver). Run it in a process that holds only the measured model.
+    (Linux: the peak mark ``VmHWM``, reset through
+    ``/proc/self/clear_refs`` before the call) over ``baseline``, by
+    default the resident set just before the call. Unlike
+    :class:`LiveStorageTracker` this includes what the C allocator keeps
+    mapped after tensors are freed (fragmentation) and kernel workspaces.
+    Pass as ``baseline`` the :func:`resident_bytes` taken before a
+    model's first training step: memory that malloc kept from earlier
+    steps is then counted too (with the default baseline it would be
+    resident already and missed). On CUDA,
+    ``torch.cuda.max_memory_reserved`` during the call (everything the
+    caching allocator holds from the driver). Run it in a process that
+    holds only the measured model.
 
     Args:
         step (callable): The computation, e.g. a :class:`TrainStep` that
             already ran once.
         device (torch.device): Where it runs.
+        baseline (int, optional): Resident bytes to measure the CPU rise
+            from.
 
     Returns:
         int or None: Bytes; None on a CPU without Linux's ``/proc``.
@@ -290,10 +304,11 @@ def os_peak_bytes(step: Callable[[], object],
         return torch.cuda.max_memory_reserved(device)
     if not (_PROC_STATUS.exists() and _PROC_CLEAR_REFS.exists()):
         return None
-    before = _proc_status_kib('VmRSS')
+    if baseline is None:
+        baseline = resident_bytes()
     _PROC_CLEAR_REFS.write_text('5')  # resets the peak mark VmHWM
     step()
-    return (_proc_status_kib('VmHWM') - before) * 1024
+    return _proc_status_kib('VmHWM') * 1024 - baseline
 
 
 def storage_bytes(tensors: Iterable[Tensor]) -> int:

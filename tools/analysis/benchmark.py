@@ -31,8 +31,11 @@ TSN-R50):
 
 - OS peak: the same training step's memory as the machine sees it,
   measured for each model in a fresh subprocess that holds only that
-  model (:func:`~mmblvnet.utils.profiling.os_peak_bytes`: rise of the
-  peak resident set on CPU, ``torch.cuda.max_memory_reserved`` on CUDA);
+  model (:func:`~mmblvnet.utils.profiling.os_peak_bytes`: on CPU the peak
+  resident set during the step after the warm-up steps, minus the
+  resident set before the first step, so momentum buffers and whatever
+  malloc kept from earlier steps count, the weights and input do not;
+  ``torch.cuda.max_memory_reserved`` on CUDA);
   ``--no-os-memory`` skips it. ``--probe-os-memory MODEL`` runs one such
   subprocess by hand and prints its JSON (peak bytes and the median step
   time), e.g. to compare malloc settings (``MMBLVNET_MALLOC=default``).
@@ -94,6 +97,7 @@ from mmblvnet.utils.profiling import (
     inference,
     interleaved_medians,
     os_peak_bytes,
+    resident_bytes,
     seconds,
     synchronize,
     train_peak_bytes,
@@ -419,9 +423,10 @@ def probe_os_memory(args: argparse.Namespace) -> Dict[str, float]:
     clips = random_clips(args.train_batch, args.frames, args.size, device,
                          args.channels_last)
     step = TrainStep(model, clips, args.num_classes, args.amp)
+    before_training = resident_bytes()
     medians = interleaved_medians({'step': step}, args.repeats,
                                   max(1, args.warmup), device)
-    peak = os_peak_bytes(step, device)
+    peak = os_peak_bytes(step, device, before_training)
     return dict(os_peak_bytes=peak, step_s=medians['step'])
 
 
