@@ -269,8 +269,8 @@ def test_window_mode_names_a_source_opencv_cannot_open(files, tmp_path,
 
 @pytest.mark.parametrize('kind,reason', [
     ('missing', 'no such checkpoint file'),
-    ('empty', 'empty or truncated'),
-    ('truncated', 'cannot be loaded as a checkpoint'),
+    ('empty', 'the file is empty (0 bytes)'),
+    ('truncated', 'not a PyTorch checkpoint or truncated'),
     ('tensor', 'holds a Tensor, not a checkpoint'),
 ])
 def test_bad_checkpoint_is_one_error_line(files, tmp_path, capsys, kind,

@@ -219,9 +219,9 @@ def trained(synthetic_root, tmp_path_factory):
 
 @pytest.mark.parametrize('kind,reason', [
     ('missing', 'no such checkpoint file'),
-    ('empty', 'empty or truncated'),
-    ('truncated', 'cannot be loaded as a checkpoint'),
-    ('tensor', 'cannot be loaded as a checkpoint'),
+    ('empty', 'the file is empty (0 bytes)'),
+    ('truncated', 'not a PyTorch checkpoint or truncated'),
+    ('tensor', 'holds a Tensor, not a checkpoint'),
 ])
 def test_bad_checkpoint_to_test_tool_is_one_error_line(
         trained, tmp_path, capsys, kind, reason):
@@ -249,7 +249,8 @@ def test_bad_checkpoint_command_exits_1_and_debug_shows_traceback(
     assert 'Traceback' not in result.stderr
     result = run(command + ['--debug'])
     assert result.returncode == 1
-    assert 'Traceback' in result.stderr and 'EOFError' in result.stderr
+    assert 'Traceback' in result.stderr
+    assert 'CheckpointFileError' in result.stderr
 
 
 def test_slurm_scripts_run_the_tools_with_the_slurm_launcher(tmp_path):

@@ -29,8 +29,9 @@ from mmengine.dataset import Compose
 from mmengine.runner import CheckpointLoader
 from torch import nn
 
+from ..engine.checkpoint_integrity import CheckpointFileError
 from ..engine.strict_load_hook import StrictLoadHook
-from ..utils.cli import CheckpointFileError, checkpoint_errors
+from ..utils.cli import checkpoint_errors
 
 # Transforms that open a video file given ``results['filename']``.
 _VIDEO_INITS = ('DecordInit', 'OpenCVInit', 'PyAVInit')
@@ -210,7 +211,7 @@ def load_checked_checkpoint(model: nn.Module, path: str) -> None:
                                                       map_location='cpu')
         if not isinstance(checkpoint, dict):
             raise CheckpointFileError(
-                f'{path}: holds a {type(checkpoint).__name__}, not a '
+                path, f'holds a {type(checkpoint).__name__}, not a '
                 "checkpoint (a dict with a 'state_dict', or a state dict)")
         # The hook reads only these attributes of a runner.
         runner = SimpleNamespace(model=model, cfg={'load_from': path},

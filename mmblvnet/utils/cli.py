@@ -13,14 +13,10 @@ import pickle
 import sys
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
+from ..engine.checkpoint_integrity import CheckpointFileError
+
 DEBUG_FLAG = '--debug'
 DEBUG_ENV = 'MMBLVNET_DEBUG'
-
-
-class CheckpointFileError(ValueError):
-    """A checkpoint file that cannot be read or used, named with the
-    reason: ``'<file>: <reason>'``."""
-
 
 # Failures a user can fix. Anything else is a bug and keeps its traceback.
 USER_ERRORS: Tuple[type, ...] = (OSError, ValueError, EOFError,
@@ -52,17 +48,16 @@ def checkpoint_errors(path: str) -> Iterator[None]:
     """
     path = str(path)
     if '://' not in path and not os.path.isfile(path):
-        raise CheckpointFileError(f'{path}: no such checkpoint file')
+        raise CheckpointFileError(path, 'no such checkpoint file')
     try:
         yield
     except CheckpointFileError:
         raise
     except Exception as error:  # any failure while loading this file
         message = ' '.join(str(error).split())
-        if not message.startswith(path):
-            message = (f'{path}: cannot be loaded as a checkpoint '
-                       f'({_reason(error)})')
-        raise CheckpointFileError(message) from error
+        reason = (message[len(path) + 2:] if message.startswith(f'{path}: ')
+                  else f'cannot be loaded as a checkpoint ({_reason(error)})')
+        raise CheckpointFileError(path, reason) from error
 
 
 def split_debug(argv: Optional[Sequence[str]]) -> Tuple[List[str], bool]:
