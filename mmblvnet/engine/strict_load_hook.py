@@ -25,7 +25,9 @@ from mmengine.model import is_model_wrapper
 
 from ..converters.key_rules import CheckpointKeyError, model_mismatches
 
-# Keys of a released IBM bLVNet-TAM file (DESIGN.md, "Checkpoints").
+# Keys of a released IBM bLVNet-TAM file: the backbone under
+# ``baseline_model.``, the classifier under ``new_fc.``, sometimes behind
+# DataParallel's ``module.``.
 _IBM_PREFIXES = ('baseline_model.', 'new_fc.', 'module.baseline_model.')
 _SHOWN = 30
 
