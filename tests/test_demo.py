@@ -187,9 +187,16 @@ def test_pipeline_sampling_other_than_num_segments_is_refused(files,
                                                               capsys):
     assert call(files, '--cfg-options',
                 'test_pipeline.1.num_clips=8') == 1
-    assert ('takes num_segments=4 frames but test_pipeline[1] '
-            '(SampleFrames) samples num_clips=8'
+    assert ('num_segments=4, but test_pipeline[1] (SampleFrames) samples '
+            'num_clips=8 x clip_len=1 = 8 frames per view'
             in capsys.readouterr().err)
+
+
+def test_uniform_sample_other_than_num_segments_is_refused(files, capsys):
+    assert call(files, '--cfg-options', 'test_pipeline.1.type=UniformSample',
+                'test_pipeline.1.clip_len=8') == 1
+    assert ('test_pipeline[1] (UniformSample) samples clip_len=8 frames '
+            'per view' in capsys.readouterr().err)
 
 
 def test_top_k_below_one_is_refused(files, capsys):

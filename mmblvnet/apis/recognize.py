@@ -30,6 +30,7 @@ from mmengine.runner import CheckpointLoader
 from torch import nn
 
 from ..engine.checkpoint_integrity import CheckpointFileError
+from ..engine.num_segments_check_hook import find_pipeline_mismatch
 from ..engine.strict_load_hook import StrictLoadHook
 from ..utils.cli import checkpoint_errors
 
@@ -106,7 +107,8 @@ def model_num_segments(model: nn.Module) -> Optional[int]:
 
 def check_sampled_frames(pipeline: Sequence[dict],
                          num_segments: Optional[int]) -> None:
-    """Raise a ValueError when the pipeline samples other than T frames.
+    """Raise a ValueError when the pipeline samples other than T frames
+    per view, with any of MMAction2's frame samplers.
 
     Args:
         pipeline (Sequence[dict]): The config's ``test_pipeline``.
@@ -114,18 +116,9 @@ def check_sampled_frames(pipeline: Sequence[dict],
     """
     if num_segments is None:
         return
-    for index, transform in enumerate(pipeline):
-        if 'num_clips' not in transform:
-            continue
-        frames = transform['num_clips'] * transform.get('clip_len', 1)
-        if frames != num_segments:
-            raise ValueError(
-                f'the model takes num_segments={num_segments} frames but '
-                f'test_pipeline[{index}] ({_type_name(transform)}) samples '
-                f"num_clips={transform['num_clips']} x clip_len="
-                f"{transform.get('clip_len', 1)} = {frames}; add "
-                f'--cfg-options test_pipeline.{index}.num_clips='
-                f'{num_segments}')
+    message = find_pipeline_mismatch(list(pipeline), num_segments)
+    if message:
+        raise ValueError(message)
 
 
 class NamedErrorPipeline(Compose):
