@@ -257,17 +257,19 @@ class LearningCurveHook(Hook):
         self.points: List[Dict] = []
         self.final: Optional[Dict] = None
         self._start = self._eval_s = 0.0
+        self._due = set()
 
     def before_train(self, runner) -> None:
+        total = runner.max_iters
+        self._due = {round(total * (i + 1) / self.num_points)
+                     for i in range(self.num_points)}
         self._start = self.clock()
         self._eval_s = 0.0
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
         done, total = runner.iter + 1, runner.max_iters
-        due = {round(total * (i + 1) / self.num_points)
-               for i in range(self.num_points)}
-        if done not in due:
+        if done not in self._due:
             return
         started = self.clock()
         train_s = started - self._start - self._eval_s
