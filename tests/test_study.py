@@ -22,12 +22,12 @@ def test_full_plan_covers_every_model_and_three_seeds_of_the_pair():
     runs = plan(quick=False)
     assert {r.model for r in runs if r.num_segments == 8} == set(
         experiment.MODELS)
-    assert {r.model for r in runs if r.num_segments == 16} == set(
-        HEAD_TO_HEAD)
+    assert {r.model for r in runs if r.num_segments == 16} == {
+        HEAD_TO_HEAD[0]}
     for model in HEAD_TO_HEAD:
         assert {r.seed for r in runs if r.model == model and
                 r.num_segments == 8} == {0, 1, 2}
-    assert len({r.name for r in runs}) == len(runs) == 13
+    assert len({r.name for r in runs}) == len(runs) == 12
     # the runs that answer the main question come first
     assert [r.model for r in runs[:3]] == [
         'bLVNet-TAM-50 k3', 'TSN-R50', 'TSM-R50']

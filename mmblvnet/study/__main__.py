@@ -46,7 +46,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'docs/study_results.json, quick: OUT/results.json)')
     parser.add_argument('--budget', type=float, default=None,
                         help='seconds of training per run: process CPU '
-                        'time on cpu, wall time on cuda (default 900, '
+                        'time on cpu, wall time on cuda (default 1000, '
                         'quick 60)')
     parser.add_argument('--frame-size', type=int, default=None,
                         help='frames are resized to this many pixels '
@@ -75,7 +75,7 @@ def _settings(args: argparse.Namespace) -> Dict:
     """What a finished run depends on: resuming needs the same."""
     mode = 'quick' if args.quick else 'full'
     return dict(quick=args.quick, budget_s=args.budget or
-                (60.0 if args.quick else 900.0),
+                (60.0 if args.quick else 1000.0),
                 frame_size=args.frame_size or (32 if args.quick else 48),
                 lr=args.lr,
                 num_classes=args.num_classes,
