@@ -94,6 +94,9 @@ def test_os_memory_probe_runs_one_model_in_a_subprocess(benchmark):
         ['--quick', '--frames', '4', '--size', '32', '--impl', 'batched'])
     probe = benchmark.probe_in_subprocess('blvnet', args)
     assert probe['os_peak_bytes'] > 0 and probe['step_s'] > 0
+    # on CPU: the step's process CPU time, user plus kernel (page faults)
+    assert probe['cpu_s'] == pytest.approx(probe['user_s'] + probe['sys_s'])
+    assert probe['user_s'] > 0 and probe['sys_s'] >= 0
 
 
 def test_os_memory_column_has_ratios_to_tsm_and_tsn(benchmark):

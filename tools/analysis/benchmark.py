@@ -67,6 +67,7 @@ import contextlib
 import functools
 import json
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -408,13 +409,34 @@ def measure(models: Dict[str, nn.Module], args: argparse.Namespace,
     return results
 
 
+def step_cpu_seconds(step: Callable[[], object],
+                     repeats: int) -> Dict[str, float]:
+    """Median CPU seconds of ``repeats`` calls of ``step``, split into user
+    and system (kernel) time of this process (``getrusage``).
+
+    System time is where page faults show: a malloc that returns memory to
+    the OS faults it in again on the next step.
+    """
+    samples = []
+    for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        step()
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        samples.append((after.ru_utime - before.ru_utime,
+                        after.ru_stime - before.ru_stime))
+    user, system = sorted(samples, key=sum)[len(samples) // 2]
+    return dict(cpu_s=user + system, user_s=user, sys_s=system)
+
+
 def probe_os_memory(args: argparse.Namespace) -> Dict[str, float]:
     """Build one model, warm up, and measure its training step.
 
     Returns:
         dict: ``os_peak_bytes`` (see
-        :func:`~mmblvnet.utils.profiling.os_peak_bytes`) and ``step_s``,
-        the median wall time of ``--repeats`` steps.
+        :func:`~mmblvnet.utils.profiling.os_peak_bytes`), ``step_s``, the
+        median wall time of ``--repeats`` steps, and on CPU the median
+        process CPU time of a step (``cpu_s``, ``user_s``, ``sys_s``; see
+        :func:`step_cpu_seconds`).
     """
     device = torch.device(args.device)
     models = build_models(args, (args.probe_os_memory, ))
@@ -427,7 +449,10 @@ def probe_os_memory(args: argparse.Namespace) -> Dict[str, float]:
     medians = interleaved_medians({'step': step}, args.repeats,
                                   max(1, args.warmup), device)
     peak = os_peak_bytes(step, device, before_training)
-    return dict(os_peak_bytes=peak, step_s=medians['step'])
+    result = dict(os_peak_bytes=peak, step_s=medians['step'])
+    if device.type == 'cpu':
+        result.update(step_cpu_seconds(step, args.repeats))
+    return result
 
 
 def probe_in_subprocess(name: str,
