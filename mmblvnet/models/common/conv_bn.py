@@ -6,13 +6,13 @@ bias. Running that convolution skips a full pass over every map and the
 allocation of its output (the CPU time saved is measured in
 docs/benchmarks.md). The folded weights are computed once and reused
 (:func:`folded_weights`) until a source tensor changes: an in-place update
-(optimizer step, ``load_state_dict``, BatchNorm statistics updated in
-training) bumps its version counter, ``.to()`` or a new parameter replaces
-it. The cache costs one copy of the convolution weights. The parameters
-and state-dict keys stay those of the two modules; training, and anything
-that needs autograd, runs them as they are; so does the batched
-implementation (:mod:`.impl`), which keeps the op count of a forward small
-for GPUs, ``torch.compile`` and export.
+(optimizer step, ``load_state_dict``) bumps its version counter, a
+training step of the BatchNorm its ``num_batches_tracked``, and ``.to()``
+or a new parameter replaces it. The cache costs one copy of the
+convolution weights. The parameters and state-dict keys stay those of the
+two modules; training, and anything that needs autograd, runs them as
+they are; so does the batched implementation (:mod:`.impl`), which keeps
+the op count of a forward small for GPUs, ``torch.compile`` and export.
 """
 import weakref
 from typing import List, Tuple
@@ -83,9 +83,13 @@ def _fold(conv: nn.Conv2d, bn: _BatchNorm) -> Tuple[Tensor, Tensor]:
 
 
 def _sources(conv: nn.Conv2d, bn: _BatchNorm) -> List[Tensor]:
+    # BatchNorm's kernel updates the running statistics in place without
+    # bumping their version counters; num_batches_tracked, incremented
+    # with every update, marks the change.
     return [
         t for t in (conv.weight, conv.bias, bn.weight, bn.bias,
-                    bn.running_mean, bn.running_var) if t is not None
+                    bn.running_mean, bn.running_var, bn.num_batches_tracked)
+        if t is not None
     ]
 
 
