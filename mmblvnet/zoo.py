@@ -50,8 +50,8 @@ RELEASED: Tuple[Tuple[str, int, int], ...] = tuple(PAPER_TOP1) + (
 
 # Measured by `python tools/misc/zoo_table.py` (MMEngine's FLOP counter on
 # the whole recognizer, one clip at 224x224, 174 classes; the head adds
-# 2048 * 174 multiply-adds, 0.0004 G). tests/test_recognizer.py re-measures
-# bLVNet-TAM-50 8x2.
+# 2048 * 174 multiply-adds, 0.0004 G). tests/models/test_recognizer.py
+# re-measures bLVNet-TAM-50 8x2.
 GFLOPS: Dict[Tuple[int, int], float] = {
     (50, 8): 23.9,
     (50, 16): 47.9,
