@@ -108,13 +108,8 @@ def convert_biglittlenet(source: StateDict) -> Tuple[StateDict, Dict]:
         alpha=arch['alpha'],
         in_channels=arch['in_channels'],
         dropped=keys.dropped)
-    expected = model_state(
-        bLResNet,
-        depth=arch['depth'],
-        num_segments=2,
-        alpha=arch['alpha'],
-        tam_cfg=None,
-        in_channels=arch['in_channels'])
+    expected = model_state(bLResNet, arch, ('depth', 'alpha', 'in_channels'),
+                           num_segments=2, tam_cfg=None)
     check_against_model(
         keys.state_dict, expected,
         f'the ImageNet bLResNet-{arch["depth"]} checkpoint', keys.unknown)

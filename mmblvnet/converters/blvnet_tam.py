@@ -156,14 +156,9 @@ def convert_blvnet_tam(source: StateDict) -> Tuple[StateDict, Dict]:
     converted = OrderedDict(
         (f'backbone.{k}', v) for k, v in backbone.items())
     converted.update((f'cls_head.{k}', v) for k, v in head.items())
-    expected = model_state(
-        bLResNet,
-        arch['num_classes'],
-        depth=arch['depth'],
-        num_segments=2,
-        alpha=arch['alpha'],
-        tam_cfg=arch['tam_cfg'],
-        in_channels=arch['in_channels'])
+    expected = model_state(bLResNet, arch,
+                           ('depth', 'alpha', 'tam_cfg', 'in_channels'),
+                           with_head=True, num_segments=2)
     check_against_model(converted, expected,
                         f'the bLVNet-TAM-{arch["depth"]} checkpoint',
                         unknown + unknown_head)

@@ -85,7 +85,9 @@ def apply_rules(state_dict: StateDict,
 
 
 def model_state(backbone_cls: type,
-                num_classes: Optional[int] = None,
+                arch: Dict,
+                arch_args: Sequence[str],
+                with_head: bool = False,
                 **backbone_args) -> StateDict:
     """Keys and shapes of the model a converted checkpoint must fit.
 
@@ -93,20 +95,25 @@ def model_state(backbone_cls: type,
 
     Args:
         backbone_cls (type): Backbone class, e.g. ``bLResNet``.
-        num_classes (int, optional): Classes of a ``SegmentHead``; None for
-            a bare backbone.
-        **backbone_args: Arguments of ``backbone_cls``.
+        arch (dict): What a converter read from the checkpoint (e.g.
+            ``depth``; ``num_classes`` with a head).
+        arch_args (Sequence[str]): Keys of ``arch`` that are arguments of
+            ``backbone_cls``.
+        with_head (bool): Add a ``SegmentHead`` of ``arch['num_classes']``
+            classes (a recognizer's keys) or not (a bare backbone's).
+        **backbone_args: Further arguments of ``backbone_cls``.
 
     Returns:
         dict: The backbone's ``state_dict()`` (meta tensors); with a head,
         a recognizer's (``backbone.*``, ``cls_head.*``).
     """
     from ..models.heads.segment_head import SegmentHead
+    backbone_args.update((key, arch[key]) for key in arch_args)
     with torch.device('meta'):
         backbone = backbone_cls(**backbone_args)
-        if num_classes is None:
+        if not with_head:
             return backbone.state_dict()
-        head = SegmentHead(num_classes, backbone.feat_dim)
+        head = SegmentHead(arch['num_classes'], backbone.feat_dim)
     expected = OrderedDict(
         (f'backbone.{k}', v) for k, v in backbone.state_dict().items())
     expected.update(

@@ -146,13 +146,9 @@ def convert_tam_resnet(source: StateDict) -> Tuple[StateDict, Dict]:
     _check_depthwise(source)
     converted, unknown = apply_rules(source, RULES)
     arch = resnet_tam_architecture(converted)
-    expected = model_state(
-        ResNetTAM,
-        arch['num_classes'],
-        depth=arch['depth'],
-        num_segments=1,
-        blending_frames=arch['blending_frames'],
-        in_channels=arch['in_channels'])
+    expected = model_state(ResNetTAM, arch,
+                           ('depth', 'blending_frames', 'in_channels'),
+                           with_head=True, num_segments=1)
     check_against_model(converted, expected,
                         f'the TAM-ResNet-{arch["depth"]} checkpoint', unknown)
     return converted, arch
