@@ -10,7 +10,8 @@ registers ``bLResNet``, ``ResNetTAM``, ``TAMNeck`` and ``SegmentHead``
 into ``mmaction.registry.MODELS``, data sets with named errors under
 MMAction2's own names (``VideoDataset``, ``RawframeDataset``) into
 ``mmaction.registry.DATASETS`` and the hooks of :mod:`.engine` into
-``mmaction.registry.HOOKS``.
+``mmaction.registry.HOOKS`` and the ImageNet bLResNet initializer of
+:mod:`.converters` into ``mmaction.registry.WEIGHT_INITIALIZERS``.
 """
 from .utils.malloc import tune_malloc
 
@@ -20,6 +21,6 @@ from . import compat  # noqa: E402
 
 compat.apply_all()
 
-from . import datasets, engine, models  # noqa: E402,F401
+from . import converters, datasets, engine, models  # noqa: E402,F401
 
 __version__ = '0.1.0'

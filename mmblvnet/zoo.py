@@ -31,20 +31,17 @@ DATASETS: Dict[str, DatasetSpec] = {
     'mit': DatasetSpec('Moments in Time', 339, 'videos', True, None),
 }
 
-# Top-1 (%) reported by the paper / IBM's README, 1 clip x 1 centre crop.
+# Top-1 (%) reported by the paper / IBM's README, 1 clip x 1 centre crop:
+# one row per data set, one column per (depth, frame pairs).
+_PAPER_COLUMNS = ((50, 8), (50, 16), (101, 8), (101, 16), (101, 24),
+                  (101, 32))
 PAPER_TOP1: Dict[Tuple[str, int, int], float] = {
-    ('sthv1', 50, 8): 46.4,
-    ('sthv1', 50, 16): 48.4,
-    ('sthv1', 101, 8): 47.8,
-    ('sthv1', 101, 16): 49.6,
-    ('sthv1', 101, 24): 52.2,
-    ('sthv1', 101, 32): 53.1,
-    ('sthv2', 50, 8): 59.1,
-    ('sthv2', 50, 16): 61.7,
-    ('sthv2', 101, 8): 60.2,
-    ('sthv2', 101, 16): 61.9,
-    ('sthv2', 101, 24): 64.0,
-    ('sthv2', 101, 32): 65.2,
+    (dataset, depth, pairs): top1
+    for dataset, row in (
+        ('sthv1', (46.4, 48.4, 47.8, 49.6, 52.2, 53.1)),
+        ('sthv2', (59.1, 61.7, 60.2, 61.9, 64.0, 65.2)),
+    )
+    for (depth, pairs), top1 in zip(_PAPER_COLUMNS, row)
 }
 
 # IBM released these (IBM/bLVNet-TAM core/models/_model_urls.py).
@@ -53,8 +50,8 @@ RELEASED: Tuple[Tuple[str, int, int], ...] = tuple(PAPER_TOP1) + (
 
 # Measured by `python tools/misc/zoo_table.py` (MMEngine's FLOP counter on
 # the whole recognizer, one clip at 224x224, 174 classes; the head adds
-# 2048 * 174 multiply-adds, 0.0004 G). tests/test_recognizer.py re-measures
-# bLVNet-TAM-50 8x2.
+# 2048 * 174 multiply-adds, 0.0004 G). tests/models/test_recognizer.py
+# re-measures bLVNet-TAM-50 8x2.
 GFLOPS: Dict[Tuple[int, int], float] = {
     (50, 8): 23.9,
     (50, 16): 47.9,

@@ -3,20 +3,34 @@
 The runs use a few clips of the session's tiny synthetic data set
 (``conftest.synthetic_root``), batch 2, no data-loader workers in process.
 """
+import importlib.util
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
-from mmaction.registry import DATASETS
+from mmaction.registry import DATASETS, MODELS
 from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import save_checkpoint
 
 from mmblvnet import quickstart
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / quickstart.DEMO_CONFIG
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def load_tool(relative: str) -> ModuleType:
+    """A script of this repository, e.g. ``'tools/demo.py'``, imported as
+    a module (tools are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        relative.replace('/', '_').removesuffix('.py'), REPO / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 PIPELINE = [
@@ -26,6 +40,25 @@ PIPELINE = [
     dict(type='FormatShape', input_format='NCHW'),
     dict(type='PackActionInputs'),
 ]
+
+
+def random_model_files(root: Path, config_text: str, clip_shape,
+                       seed: int = 0):
+    """``root/small.py`` holding ``config_text`` and ``root/w.pth``, a
+    checkpoint of its model with random, input-dependent weights
+    (``random_weights_`` on clips of ``clip_shape``, (T, C, H, W)).
+
+    Returns:
+        tuple: The config path and the model (eval mode).
+    """
+    from mmblvnet.apis.export import random_weights_
+    init_default_scope('mmaction')
+    config = root / 'small.py'
+    config.write_text(config_text)
+    model = random_weights_(MODELS.build(Config.fromfile(config).model),
+                            clip_shape, seed=seed)
+    save_checkpoint({'state_dict': model.state_dict()}, str(root / 'w.pth'))
+    return config, model.eval()
 
 
 def video_dataset(ann_file, root, **kwargs):

@@ -166,3 +166,14 @@ def randomize_(module, seed=0):
                 scale = 0.05 if tensor.dim() > 1 else 0.1
                 tensor.normal_(0, scale, generator=generator)
     return module
+
+
+def assert_matches_reference(model, x):
+    """``model(x)`` without autograd equals :func:`reference_blresnet_forward`
+    (to 1e-5 of the output's scale, which must not be 0)."""
+    with torch.no_grad():
+        out = model(x)
+        expected = reference_blresnet_forward(model, x)
+    scale = expected.abs().max()
+    assert scale > 0
+    torch.testing.assert_close(out, expected, atol=1e-5 * scale, rtol=0)

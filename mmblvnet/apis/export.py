@@ -210,35 +210,3 @@ def worst_relative_diff(results: Dict[int, Dict[str, float]]) -> float:
         float: The worst relative difference (0 for no entry).
     """
     return max((relative_diff(r) for r in results.values()), default=0.0)
-
-
-def publish(draft: str, path: str, overwrite: bool) -> None:
-    """Move the finished ``draft`` to ``path`` in one atomic step.
-
-    Without ``overwrite`` a hard link creates ``path`` only if it does not
-    exist (no window in which another writer's file could be replaced);
-    with it, ``os.replace`` swaps the file. ``draft`` must be in the same
-    folder as ``path``.
-
-    Raises:
-        FileExistsError: If ``path`` exists and ``overwrite`` is False.
-    """
-    if overwrite:
-        os.replace(draft, path)
-        return
-    try:
-        os.link(draft, path)
-    except FileExistsError:
-        raise FileExistsError(
-            f'{path} exists; pass --overwrite to replace it') from None
-    os.unlink(draft)
-
-
-def check_destination(path: str, overwrite: bool) -> None:
-    """Fail before any work if ``path`` cannot or must not be written."""
-    if osp.exists(path) and not overwrite:
-        raise FileExistsError(f'{path} exists; pass --overwrite to replace '
-                              'it')
-    folder = osp.dirname(osp.abspath(path))
-    if not osp.isdir(folder):
-        raise FileNotFoundError(f'{path}: folder {folder} does not exist')

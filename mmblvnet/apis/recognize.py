@@ -19,8 +19,6 @@ work. This module fits our configs to them and adds what they leave out:
 """
 import copy
 import os.path as osp
-import re
-from types import SimpleNamespace
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -29,9 +27,15 @@ from mmengine.dataset import Compose
 from mmengine.runner import CheckpointLoader
 from torch import nn
 
+from ..datasets.pipeline import (
+    DROPPED,
+    NO_FRAMES,
+    TransformFailure,
+    run_transforms,
+)
 from ..engine.checkpoint_integrity import CheckpointFileError
 from ..engine.num_segments_check_hook import find_pipeline_mismatch
-from ..engine.strict_load_hook import StrictLoadHook
+from ..engine.strict_load_hook import fitting_state_dict
 from ..utils.cli import checkpoint_errors
 
 # Transforms that open a video file given ``results['filename']``.
@@ -131,23 +135,21 @@ class NamedErrorPipeline(Compose):
 
     def __call__(self, data: dict) -> dict:
         filename = data.get('filename', '<input>')
-        for transform in self.transforms:
-            name = type(transform).__name__
-            try:
-                data = transform(data)
-            except Exception as error:  # any transform: named, re-raised
-                hint = ('cannot be decoded (truncated, corrupt or not a '
-                        'video): ' if 'Init' in name or 'Decode' in name
-                        else '')
-                reason = ' '.join(str(error).split())[:300]
+        try:
+            return run_transforms(self.transforms, data)
+        except TransformFailure as failure:
+            name, error = failure.name, failure.__cause__
+            if failure.why == DROPPED:
                 raise VideoError(
-                    f'{filename}: {hint}{name} failed '
-                    f'({type(error).__name__}: {reason})') from error
-            if data is None:
-                raise VideoError(f'{filename}: {name} dropped the sample')
-            if data.get('total_frames', 1) < 1:
-                raise VideoError(f'{filename}: the video has no frames')
-        return data
+                    f'{filename}: {name} dropped the sample') from None
+            if failure.why == NO_FRAMES:
+                raise VideoError(
+                    f'{filename}: the video has no frames') from None
+            hint = ('cannot be decoded (truncated, corrupt or not a '
+                    'video): ' if 'Init' in name or 'Decode' in name else '')
+            reason = ' '.join(str(error).split())[:300]
+            raise VideoError(f'{filename}: {hint}{name} failed '
+                             f'({type(error).__name__}: {reason})') from error
 
 
 def load_label_map(path: Optional[str], num_classes: int) -> List[str]:
@@ -185,9 +187,9 @@ def load_label_map(path: Optional[str], num_classes: int) -> List[str]:
 def load_checked_checkpoint(model: nn.Module, path: str) -> None:
     """Load a checkpoint into ``model`` only if it fits strictly.
 
-    Runs the check of :class:`StrictLoadHook` (the one training and
-    ``tools/test.py`` run), so the message lists the keys and gives the
-    same hints (``num_classes``, IBM files to convert).
+    Runs the check of :class:`~mmblvnet.engine.StrictLoadHook` (the one
+    training and ``tools/test.py`` run), so the message lists the keys
+    and gives the same hints (``num_classes``, IBM files to convert).
 
     Args:
         model (nn.Module): The recognizer.
@@ -206,15 +208,7 @@ def load_checked_checkpoint(model: nn.Module, path: str) -> None:
             raise CheckpointFileError(
                 path, f'holds a {type(checkpoint).__name__}, not a '
                 "checkpoint (a dict with a 'state_dict', or a state dict)")
-        # The hook reads only these attributes of a runner.
-        runner = SimpleNamespace(model=model, cfg={'load_from': path},
-                                 work_dir='')
-        StrictLoadHook().after_load_checkpoint(runner, checkpoint)
-        state_dict = checkpoint.get('state_dict', checkpoint)
-        model.load_state_dict({
-            re.sub(r'^module\.', '', key): value
-            for key, value in state_dict.items() if torch.is_tensor(value)
-        })
+        model.load_state_dict(fitting_state_dict(model, checkpoint, path))
 
 
 def _check_device(device: str) -> None:

@@ -9,24 +9,29 @@ purpose; every other key maps onto :class:`bLResNet` or is reported.
 :func:`load_imagenet_blresnet` initialises a ``bLResNet`` (TAMs and any
 ``in_channels`` included) from such a file, raw or converted by
 ``tools/convert_ibm_checkpoint.py``, and logs every key it leaves out.
+:class:`ImageNetbLResNetInit` registers it as a weight initializer, which
+``bLResNet(init_cfg=dict(type='Pretrained', checkpoint=...))`` looks up by
+name (the models import nothing from the converters).
 """
 import logging
 import re
 from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 
-import torch
+from mmaction.registry import WEIGHT_INITIALIZERS
 from mmengine.logging import MMLogger
 from mmengine.runner import CheckpointLoader
 from torch import nn
 
+from ..models.backbones.blresnet import IMAGENET_INIT, bLResNet
 from ..models.common.tam import TAM
-from .blvnet_tam import BACKBONE_RULES, infer_architecture
+from .blvnet_tam import BACKBONE_RULES, blresnet_architecture
 from .key_rules import (
     CheckpointKeyError,
     Rule,
     StateDict,
     apply_rules,
     check_against_model,
+    model_state,
     strip_prefix,
 )
 
@@ -74,18 +79,6 @@ def map_imagenet_keys(source: StateDict) -> ImageNetKeys:
     return ImageNetKeys(mapped, dropped, unknown)
 
 
-def _expected_state(arch: Dict) -> StateDict:
-    from ..models.backbones.blresnet import bLResNet
-    with torch.device('meta'):
-        backbone = bLResNet(
-            arch['depth'],
-            num_segments=2,
-            alpha=arch['alpha'],
-            tam_cfg=None,
-            in_channels=arch['in_channels'])
-    return backbone.state_dict()
-
-
 def convert_biglittlenet(source: StateDict) -> Tuple[StateDict, Dict]:
     """Convert a BigLittleNet ImageNet bLResNet into ``bLResNet`` weights.
 
@@ -108,14 +101,17 @@ def convert_biglittlenet(source: StateDict) -> Tuple[StateDict, Dict]:
             'a BigLittleNet ImageNet checkpoint holds its classifier '
             "'fc.weight', this file does not; first keys:",
             list(source)[:20])
-    arch = infer_architecture(keys.state_dict, {'fc_cls.weight': fc_weight})
+    arch = blresnet_architecture(keys.state_dict,
+                                 {'fc_cls.weight': fc_weight})
     arch = dict(
         depth=arch['depth'],
         alpha=arch['alpha'],
         in_channels=arch['in_channels'],
         dropped=keys.dropped)
+    expected = model_state(bLResNet, arch, ('depth', 'alpha', 'in_channels'),
+                           num_segments=2, tam_cfg=None)
     check_against_model(
-        keys.state_dict, _expected_state(arch),
+        keys.state_dict, expected,
         f'the ImageNet bLResNet-{arch["depth"]} checkpoint', keys.unknown)
     return keys.state_dict, arch
 
@@ -190,3 +186,21 @@ def load_imagenet_blresnet(
                 f'{", ".join(keys.dropped) or "none"}; kept at their '
                 f'initialisation (TAM): {", ".join(kept_init) or "none"}')
     return LoadReport(keys.dropped, kept_init)
+
+
+@WEIGHT_INITIALIZERS.register_module(name=IMAGENET_INIT)
+class ImageNetbLResNetInit:
+    """Weight initializer running :func:`load_imagenet_blresnet`.
+
+    ``bLResNet.init_weights`` uses it for ``init_cfg=dict(type='Pretrained',
+    checkpoint=...)``.
+
+    Args:
+        checkpoint (str or dict): As for :func:`load_imagenet_blresnet`.
+    """
+
+    def __init__(self, checkpoint: Union[str, dict]) -> None:
+        self.checkpoint = checkpoint
+
+    def __call__(self, backbone: nn.Module) -> None:
+        load_imagenet_blresnet(backbone, self.checkpoint)

@@ -8,13 +8,14 @@ checkpoint for ``Recognizer2D(backbone=bLResNet, cls_head=SegmentHead)``.
 from collections import OrderedDict
 from typing import Dict, List, Tuple
 
-from ..models.backbones.blresnet import ARCH_SETTINGS, STEM_CHANNELS
+from ..models.backbones.blresnet import ARCH_SETTINGS, STEM_CHANNELS, bLResNet
 from .key_rules import (
     CheckpointKeyError,
     Rule,
     StateDict,
     apply_rules,
     check_against_model,
+    model_state,
     strip_prefix,
 )
 
@@ -87,7 +88,8 @@ def _count_blocks(state_dict: StateDict, stage: str) -> int:
     return len(indices)
 
 
-def infer_architecture(backbone: StateDict, head: StateDict) -> Dict:
+def blresnet_architecture(backbone: StateDict,
+                          head: StateDict) -> Dict:
     """Backbone and head arguments of the model a checkpoint belongs to.
 
     Args:
@@ -126,23 +128,6 @@ def infer_architecture(backbone: StateDict, head: StateDict) -> Dict:
         num_classes=head['fc_cls.weight'].shape[0])
 
 
-def _expected_state(arch: Dict) -> StateDict:
-    from ..models.backbones.blresnet import bLResNet
-    from ..models.heads.segment_head import SegmentHead
-    backbone = bLResNet(
-        depth=arch['depth'],
-        num_segments=2,
-        alpha=arch['alpha'],
-        tam_cfg=arch['tam_cfg'],
-        in_channels=arch['in_channels'])
-    head = SegmentHead(arch['num_classes'], backbone.feat_dim)
-    expected = OrderedDict(
-        (f'backbone.{k}', v) for k, v in backbone.state_dict().items())
-    expected.update(
-        (f'cls_head.{k}', v) for k, v in head.state_dict().items())
-    return expected
-
-
 def convert_blvnet_tam(source: StateDict) -> Tuple[StateDict, Dict]:
     """Convert a released bLVNet-TAM state dict.
 
@@ -167,11 +152,14 @@ def convert_blvnet_tam(source: StateDict) -> Tuple[StateDict, Dict]:
                                           for k in backbone_src})
     backbone, unknown = apply_rules(backbone_src, BACKBONE_RULES)
     head, unknown_head = apply_rules(head_src, HEAD_RULES)
-    arch = infer_architecture(backbone, head)
+    arch = blresnet_architecture(backbone, head)
     converted = OrderedDict(
         (f'backbone.{k}', v) for k, v in backbone.items())
     converted.update((f'cls_head.{k}', v) for k, v in head.items())
-    check_against_model(converted, _expected_state(arch),
+    expected = model_state(bLResNet, arch,
+                           ('depth', 'alpha', 'tam_cfg', 'in_channels'),
+                           with_head=True, num_segments=2)
+    check_against_model(converted, expected,
                         f'the bLVNet-TAM-{arch["depth"]} checkpoint',
                         unknown + unknown_head)
     return converted, arch

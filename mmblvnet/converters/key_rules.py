@@ -9,7 +9,7 @@ target: the depthwise TAM kernels ``prev``/``curr``/``next`` (each of shape
 """
 import re
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
@@ -84,8 +84,54 @@ def apply_rules(state_dict: StateDict,
     return mapped, unmapped
 
 
+def model_state(backbone_cls: type,
+                arch: Dict,
+                arch_args: Sequence[str],
+                with_head: bool = False,
+                **backbone_args) -> StateDict:
+    """Keys and shapes of the model a converted checkpoint must fit.
+
+    Built on the meta device: no memory is allocated, no weight computed.
+
+    Args:
+        backbone_cls (type): Backbone class, e.g. ``bLResNet``.
+        arch (dict): What a converter read from the checkpoint (e.g.
+            ``depth``; ``num_classes`` with a head).
+        arch_args (Sequence[str]): Keys of ``arch`` that are arguments of
+            ``backbone_cls``.
+        with_head (bool): Add a ``SegmentHead`` of ``arch['num_classes']``
+            classes (a recognizer's keys) or not (a bare backbone's).
+        **backbone_args: Further arguments of ``backbone_cls``.
+
+    Returns:
+        dict: The backbone's ``state_dict()`` (meta tensors); with a head,
+        a recognizer's (``backbone.*``, ``cls_head.*``).
+    """
+    from ..models.heads.segment_head import SegmentHead
+    backbone_args.update((key, arch[key]) for key in arch_args)
+    with torch.device('meta'):
+        backbone = backbone_cls(**backbone_args)
+        if not with_head:
+            return backbone.state_dict()
+        head = SegmentHead(arch['num_classes'], backbone.feat_dim)
+    expected = OrderedDict(
+        (f'backbone.{k}', v) for k, v in backbone.state_dict().items())
+    expected.update(
+        (f'cls_head.{k}', v) for k, v in head.state_dict().items())
+    return expected
+
+
+class KeyMismatch(NamedTuple):
+    """One key that keeps a state dict from loading strictly."""
+    key: str
+    line: str  # e.g. 'missing: conv1.weight', as error messages list it
+
+    def __str__(self) -> str:
+        return self.line
+
+
 def model_mismatches(state_dict: StateDict,
-                     expected: StateDict) -> List[str]:
+                     expected: StateDict) -> List[KeyMismatch]:
     """Keys that keep ``state_dict`` from loading strictly into a model.
 
     Args:
@@ -93,16 +139,18 @@ def model_mismatches(state_dict: StateDict,
         expected (dict): The target model's ``state_dict()``.
 
     Returns:
-        list[str]: One line per missing, unexpected or misshapen key.
+        list[KeyMismatch]: One per missing, unexpected or misshapen key.
     """
-    problems = [f'missing: {key}' for key in expected if key not in state_dict]
+    problems = [KeyMismatch(key, f'missing: {key}')
+                for key in expected if key not in state_dict]
     for key, value in state_dict.items():
         if key not in expected:
-            problems.append(f'unexpected: {key}')
+            problems.append(KeyMismatch(key, f'unexpected: {key}'))
         elif value.shape != expected[key].shape:
-            problems.append(f'wrong shape: {key}: checkpoint '
-                            f'{tuple(value.shape)}, model '
-                            f'{tuple(expected[key].shape)}')
+            problems.append(KeyMismatch(
+                key, f'wrong shape: {key}: checkpoint '
+                f'{tuple(value.shape)}, model '
+                f'{tuple(expected[key].shape)}'))
     return problems
 
 
@@ -123,7 +171,7 @@ def check_against_model(state_dict: StateDict,
             misshapen key.
     """
     problems = [f'no conversion rule: {key}' for key in unmapped]
-    problems += model_mismatches(state_dict, expected)
+    problems += [str(m) for m in model_mismatches(state_dict, expected)]
     if problems:
         raise CheckpointKeyError(
             f'{what} does not fit the model ({len(problems)} key(s)):',

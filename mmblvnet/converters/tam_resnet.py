@@ -17,11 +17,9 @@ string does, e.g. ``...-TAM-b3-max-resnet-50-f32``) nor ``num_segments``:
 both come from the model config.
 """
 import re
-from collections import OrderedDict
 from typing import Dict, List, Tuple
 
-import torch
-
+from ..models.backbones.resnet_tam import ResNetTAM
 from .blvnet_tam import tam_rules
 from .key_rules import (
     CheckpointKeyError,
@@ -29,6 +27,7 @@ from .key_rules import (
     StateDict,
     apply_rules,
     check_against_model,
+    model_state,
     strip_prefix,
 )
 
@@ -74,7 +73,7 @@ def _check_depthwise(source: StateDict) -> None:
             '(kernels of shape (C, 1, 1, 1)):', dense)
 
 
-def infer_architecture(converted: StateDict) -> Dict:
+def resnet_tam_architecture(converted: StateDict) -> Dict:
     """``ResNetTAM`` and head arguments a converted state dict belongs to.
 
     Args:
@@ -89,7 +88,6 @@ def infer_architecture(converted: StateDict) -> Dict:
         CheckpointKeyError: If the blocks per stage match no ResNet depth,
             or the stem, TAM or classifier is missing.
     """
-    from ..models.backbones.resnet_tam import ResNetTAM
     blocks: Dict[int, int] = {}
     block_keys = []
     for key in converted:
@@ -129,23 +127,6 @@ def infer_architecture(converted: StateDict) -> Dict:
         num_classes=converted['cls_head.fc_cls.weight'].shape[0])
 
 
-def _expected_state(arch: Dict) -> StateDict:
-    from ..models.backbones.resnet_tam import ResNetTAM
-    from ..models.heads.segment_head import SegmentHead
-    with torch.device('meta'):
-        backbone = ResNetTAM(
-            arch['depth'],
-            num_segments=1,
-            blending_frames=arch['blending_frames'],
-            in_channels=arch['in_channels'])
-        head = SegmentHead(arch['num_classes'], backbone.feat_dim)
-    expected = OrderedDict(
-        (f'backbone.{k}', v) for k, v in backbone.state_dict().items())
-    expected.update(
-        (f'cls_head.{k}', v) for k, v in head.state_dict().items())
-    return expected
-
-
 def convert_tam_resnet(source: StateDict) -> Tuple[StateDict, Dict]:
     """Convert a TAM-ResNet state dict of IBM/action-recognition-pytorch.
 
@@ -155,7 +136,7 @@ def convert_tam_resnet(source: StateDict) -> Tuple[StateDict, Dict]:
     Returns:
         tuple: The recognizer state dict (``backbone.*``,
         ``cls_head.fc_cls.*``) and the inferred architecture (see
-        :func:`infer_architecture`).
+        :func:`resnet_tam_architecture`).
 
     Raises:
         CheckpointKeyError: Listing unknown, missing or misshapen keys, or
@@ -164,7 +145,10 @@ def convert_tam_resnet(source: StateDict) -> Tuple[StateDict, Dict]:
     source = strip_prefix(source, 'module.')
     _check_depthwise(source)
     converted, unknown = apply_rules(source, RULES)
-    arch = infer_architecture(converted)
-    check_against_model(converted, _expected_state(arch),
+    arch = resnet_tam_architecture(converted)
+    expected = model_state(ResNetTAM, arch,
+                           ('depth', 'blending_frames', 'in_channels'),
+                           with_head=True, num_segments=1)
+    check_against_model(converted, expected,
                         f'the TAM-ResNet-{arch["depth"]} checkpoint', unknown)
     return converted, arch

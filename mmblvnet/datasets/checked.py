@@ -41,7 +41,14 @@ from .annotation import (
     read_video_list,
     require_entries,
 )
-from .decoding import native_stderr_limited, too_small_reason
+from .decoding import too_small_reason
+from .pipeline import (
+    DROPPED,
+    NO_FRAMES,
+    TransformFailure,
+    is_decoder,
+    run_transforms,
+)
 
 BAD_SAMPLE_ACTIONS = ('error', 'skip')
 
@@ -65,11 +72,6 @@ def _is_local(path: str) -> bool:
     return '://' not in path
 
 
-def _is_decoder(name: str) -> bool:
-    """Whether a transform opens or decodes a video (DecordInit, ...)."""
-    return name.endswith(('Init', 'Decode')) and name != 'RawFrameDecode'
-
-
 class _SampleChecks:
     """Named, optionally skipped failures of a data set's samples.
 
@@ -78,8 +80,13 @@ class _SampleChecks:
     it without decoding.
     """
 
-    def _init_checks(self, on_bad_sample: str,
-                     max_bad_in_a_row: int) -> None:
+    def __init__(self,
+                 *args,
+                 on_bad_sample: str = 'error',
+                 max_bad_in_a_row: int = 20,
+                 **kwargs) -> None:
+        """See the data sets below; ``*args, **kwargs`` go to MMAction2's
+        data set, which loads the list (so the checks are set first)."""
         if on_bad_sample not in BAD_SAMPLE_ACTIONS:
             raise ValueError(
                 f'on_bad_sample={on_bad_sample!r}; choose one of '
@@ -88,6 +95,7 @@ class _SampleChecks:
         self.max_bad_in_a_row = max_bad_in_a_row
         self._bad_in_a_row = 0
         self._label_rows = None
+        super().__init__(*args, **kwargs)
 
     def check_label_range(self,
                           num_classes: int,
@@ -140,33 +148,25 @@ class _SampleChecks:
         return results
 
     def _run_pipeline(self, results: dict) -> Optional[dict]:
-        """The pipeline's output; raises :class:`_Unreadable` naming the
-        transform that failed (chained to its error)."""
-        for transform in self.pipeline.transforms:
-            name = type(transform).__name__
-            try:
-                results = self._run_transform(transform, results)
-            except Exception as error:  # any transform: named, re-raised
-                raise _Unreadable(self._failure(name, results, error)) from (
-                    error)
-            if results is None:
+        """The pipeline's output (None if a transform dropped the sample);
+        raises :class:`_Unreadable` naming the transform that failed
+        (chained to its error)."""
+        try:
+            return run_transforms(self.pipeline.transforms, results)
+        except TransformFailure as failure:
+            if failure.why == DROPPED:
                 return None
-            if results.get('total_frames', 1) < 1:
-                raise _Unreadable(f'{name} found no frames (total_frames=0)')
-        return results
-
-    @staticmethod
-    def _run_transform(transform, results: dict) -> Optional[dict]:
-        """One transform; a decoder's stderr output is cut to a few lines."""
-        if not _is_decoder(type(transform).__name__):
-            return transform(results)
-        with native_stderr_limited():
-            return transform(results)
+            if failure.why == NO_FRAMES:
+                raise _Unreadable(f'{failure.name} found no frames '
+                                  '(total_frames=0)') from None
+            error = failure.__cause__
+            raise _Unreadable(self._failure(failure.name, results,
+                                            error)) from error
 
     def _failure(self, name: str, results: dict, error: Exception) -> str:
         """Why transform ``name`` failed on the sample of ``results``."""
         reason = f'{name} failed: {_describe(error)}'
-        if not _is_decoder(name):
+        if not is_decoder(name):
             return reason
         small = too_small_reason(self._sample_path(results))
         if small is not None:
@@ -224,14 +224,6 @@ class CheckedVideoDataset(_SampleChecks, VideoDataset):
             range), ``multi_class``, ``delimiter``, ``test_mode`` ...).
     """
 
-    def __init__(self,
-                 *args,
-                 on_bad_sample: str = 'error',
-                 max_bad_in_a_row: int = 20,
-                 **kwargs) -> None:
-        self._init_checks(on_bad_sample, max_bad_in_a_row)
-        super().__init__(*args, **kwargs)
-
     def load_data_list(self) -> List[dict]:
         """Read the list (``<video> [<label> ...]`` per line)."""
         entries = read_video_list(self.ann_file, self.delimiter,
@@ -282,14 +274,6 @@ class CheckedRawframeDataset(_SampleChecks, RawframeDataset):
             ``pipeline``, ``data_prefix``, ``filename_tmpl``,
             ``with_offset``, ``num_classes``, ``test_mode`` ...).
     """
-
-    def __init__(self,
-                 *args,
-                 on_bad_sample: str = 'error',
-                 max_bad_in_a_row: int = 20,
-                 **kwargs) -> None:
-        self._init_checks(on_bad_sample, max_bad_in_a_row)
-        super().__init__(*args, **kwargs)
 
     def load_data_list(self) -> List[dict]:
         """Read the list (``<folder> [<offset>] <frames> <label>``)."""

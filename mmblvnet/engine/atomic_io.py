@@ -4,7 +4,9 @@ A file is written next to its destination as ``NAME.part-PID``, flushed to
 disk, then renamed over ``NAME`` (a rename within one folder is atomic on
 POSIX and Windows). A process killed at any point leaves either the old
 ``NAME`` or the new one, plus at worst a ``.part-PID`` file, which
-:func:`remove_stale_parts` deletes once its process is gone.
+:func:`remove_stale_parts` deletes once its process is gone. A file that
+another library wrote to a draft path (an ONNX export) is moved into
+place by :func:`publish`, which can also refuse to replace a file.
 """
 import os
 import os.path as osp
@@ -31,6 +33,38 @@ def _fsync_folder(folder: str) -> None:
         os.close(handle)
 
 
+def publish(draft: str, path: str, overwrite: bool) -> None:
+    """Move the finished ``draft`` to ``path`` in one atomic step.
+
+    Without ``overwrite`` a hard link creates ``path`` only if it does not
+    exist (no window in which another writer's file could be replaced);
+    with it, ``os.replace`` swaps the file. ``draft`` must be in the same
+    folder as ``path``.
+
+    Raises:
+        FileExistsError: If ``path`` exists and ``overwrite`` is False.
+    """
+    if overwrite:
+        os.replace(draft, path)
+        return
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        raise FileExistsError(
+            f'{path} exists; pass --overwrite to replace it') from None
+    os.unlink(draft)
+
+
+def check_destination(path: str, overwrite: bool) -> None:
+    """Fail before any work if ``path`` cannot or must not be written."""
+    if osp.exists(path) and not overwrite:
+        raise FileExistsError(f'{path} exists; pass --overwrite to replace '
+                              'it')
+    folder = osp.dirname(osp.abspath(path))
+    if not osp.isdir(folder):
+        raise FileNotFoundError(f'{path}: folder {folder} does not exist')
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Replace ``path`` by ``data`` all at once.
 
@@ -44,7 +78,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(part, path)
+        publish(part, path, overwrite=True)
     except BaseException:
         if osp.exists(part):
             os.remove(part)

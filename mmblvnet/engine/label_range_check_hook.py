@@ -10,7 +10,8 @@ from typing import Iterator
 from mmaction.registry import HOOKS
 from mmengine.evaluator import DumpResults
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
+
+from .runner_model import runner_model
 
 
 def _checked_datasets(dataset) -> Iterator:
@@ -49,8 +50,7 @@ class LabelRangeCheckHook(Hook):
         self._checked = set()
 
     def _check(self, runner, loop, require_labels: bool) -> None:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = runner_model(runner)
         num_classes = getattr(getattr(model, 'cls_head', None),
                               'num_classes', None)
         if num_classes is None:

@@ -7,10 +7,10 @@ import torch
 from mmaction.registry import HOOKS
 from mmengine.dist import all_reduce, is_distributed
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapperDict
 
 from .checkpoint_integrity import non_finite_names
+from .runner_model import runner_model
 
 NON_FINITE_ACTIONS = ('error', 'skip')
 
@@ -21,10 +21,6 @@ def _all_finite(loss: torch.Tensor) -> bool:
     if is_distributed():
         all_reduce(bad)
     return bad.item() == 0
-
-
-def _unwrap(model):
-    return model.module if is_model_wrapper(model) else model
 
 
 def _describe(loss: torch.Tensor) -> str:
@@ -70,7 +66,7 @@ class NonFiniteLossHook(Hook):
         if self.on_non_finite == 'skip':
             self._buffers = [
                 buffer.detach().clone()
-                for buffer in _unwrap(runner.model).buffers()
+                for buffer in runner_model(runner).buffers()
             ]
 
     def before_train(self, runner) -> None:
@@ -117,7 +113,7 @@ class NonFiniteLossHook(Hook):
                 f'{where}: {self._skips_in_a_row} non-finite losses in a '
                 f'row, training stopped and {kept}. Fix: {advice}')
         with torch.no_grad():
-            for buffer, kept in zip(_unwrap(runner.model).buffers(),
+            for buffer, kept in zip(runner_model(runner).buffers(),
                                     self._buffers):
                 buffer.copy_(kept)
         runner.logger.warning(f'{where}: update skipped '

@@ -24,7 +24,8 @@ from typing import Iterator, List, Mapping, NamedTuple, Optional, Tuple
 
 from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
+
+from .runner_model import runner_model
 
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 # Samplers whose num_clips counts views and clip_len frames per view.
@@ -252,8 +253,7 @@ class NumSegmentsCheckHook(Hook):
 
     @staticmethod
     def _num_segments(runner) -> Optional[int]:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = runner_model(runner)
         return getattr(getattr(model, 'backbone', None), 'num_segments',
                        None)
 

@@ -21,9 +21,15 @@ import torch
 from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
+from torch import nn
 
-from ..converters.key_rules import CheckpointKeyError, model_mismatches
+from ..converters.key_rules import (
+    CheckpointKeyError,
+    StateDict,
+    model_mismatches,
+    strip_prefix,
+)
+from .runner_model import runner_model
 
 # Keys of a released IBM bLVNet-TAM file: the backbone under
 # ``baseline_model.``, the classifier under ``new_fc.``, sometimes behind
@@ -82,6 +88,64 @@ def _weightless_parts(model) -> List[str]:
     ]
 
 
+def _without_weightless_parts(model: nn.Module, state_dict: dict) -> dict:
+    """``state_dict`` less the keys of parts that hold no weights."""
+    for part in _weightless_parts(model):
+        prefix = part + '.'
+        unused = [key for key in state_dict if key.startswith(prefix)]
+        if unused:
+            print_log(
+                f'{len(unused)} checkpoint key(s) under {prefix}* are '
+                f'not loaded: model.{part} '
+                f'({type(getattr(model, part)).__name__}) holds no '
+                'weights', logger='current', level=logging.INFO)
+            state_dict = {key: value for key, value in state_dict.items()
+                          if not key.startswith(prefix)}
+    return state_dict
+
+
+def fitting_state_dict(model: nn.Module,
+                       checkpoint: dict,
+                       name: str,
+                       ignore_keys: Sequence[re.Pattern] = ()) -> StateDict:
+    """The tensors of ``checkpoint`` to load, if they fit ``model``.
+
+    Args:
+        model (nn.Module): The (unwrapped) model to load into.
+        checkpoint (dict): A loaded MMEngine checkpoint or state dict.
+        name (str): The checkpoint, for the message.
+        ignore_keys (Sequence[re.Pattern]): Model keys allowed not to match.
+
+    Returns:
+        dict: The checkpoint's tensors without DataParallel's ``module.``
+        prefix and without keys under parts holding no weights.
+
+    Raises:
+        CheckpointKeyError: Listing missing, unexpected and misshapen keys,
+            with hints to fix them.
+    """
+    state_dict = strip_prefix({
+        key: value
+        for key, value in checkpoint.get('state_dict', checkpoint).items()
+        if torch.is_tensor(value)
+    }, 'module.')
+    state_dict = _without_weightless_parts(model, state_dict)
+    expected = model.state_dict()
+    problems = [
+        str(problem) for problem in model_mismatches(state_dict, expected)
+        if not any(pattern.search(problem.key) for pattern in ignore_keys)
+    ]
+    if not problems:
+        return state_dict
+    shown = problems[:_SHOWN]
+    if len(problems) > _SHOWN:
+        shown.append(f'... and {len(problems) - _SHOWN} more')
+    raise CheckpointKeyError(
+        f'{name} does not fit the model ({len(problems)} key(s)); nothing '
+        'was loaded. ' + '. '.join(_hints(state_dict, expected)) + '. Keys:',
+        shown)
+
+
 @HOOKS.register_module()
 class StrictLoadHook(Hook):
     """Raise, listing the keys, when a loaded checkpoint does not fit.
@@ -101,47 +165,7 @@ class StrictLoadHook(Hook):
     def __init__(self, ignore_keys: Sequence[str] = ()) -> None:
         self.ignore_keys = [re.compile(pattern) for pattern in ignore_keys]
 
-    @staticmethod
-    def _without_weightless_parts(model, state_dict: dict) -> dict:
-        """``state_dict`` less the keys of parts that hold no weights."""
-        for part in _weightless_parts(model):
-            prefix = part + '.'
-            unused = [key for key in state_dict if key.startswith(prefix)]
-            if unused:
-                print_log(
-                    f'{len(unused)} checkpoint key(s) under {prefix}* are '
-                    f'not loaded: model.{part} '
-                    f'({type(getattr(model, part)).__name__}) holds no '
-                    'weights', logger='current', level=logging.INFO)
-                state_dict = {key: value for key, value in state_dict.items()
-                              if not key.startswith(prefix)}
-        return state_dict
-
-    def _ignored(self, problem: str) -> bool:
-        key = problem.split(': ')[1]
-        return any(pattern.search(key) for pattern in self.ignore_keys)
-
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         """Compare the checkpoint's keys and shapes with the model's."""
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        state_dict = checkpoint.get('state_dict', checkpoint)
-        state_dict = {
-            re.sub(r'^module\.', '', key): value
-            for key, value in state_dict.items() if torch.is_tensor(value)
-        }
-        state_dict = self._without_weightless_parts(model, state_dict)
-        expected = model.state_dict()
-        problems = [
-            problem for problem in model_mismatches(state_dict, expected)
-            if not self._ignored(problem)
-        ]
-        if not problems:
-            return
-        shown = problems[:_SHOWN]
-        if len(problems) > _SHOWN:
-            shown.append(f'... and {len(problems) - _SHOWN} more')
-        raise CheckpointKeyError(
-            f'{_checkpoint_name(runner)} does not fit the model '
-            f'({len(problems)} key(s)); nothing was loaded. '
-            + '. '.join(_hints(state_dict, expected)) + '. Keys:', shown)
+        fitting_state_dict(runner_model(runner), checkpoint,
+                           _checkpoint_name(runner), self.ignore_keys)

@@ -29,11 +29,9 @@ import tempfile
 from mmengine.config import Config, DictAction
 
 from mmblvnet.apis.export import (
-    check_destination,
     export_onnx,
     onnx_metadata,
     onnx_parity,
-    publish,
     random_weights_,
     relative_diff,
     worst_relative_diff,
@@ -43,6 +41,7 @@ from mmblvnet.apis.recognize import (
     model_num_segments,
 )
 from mmblvnet.converters.key_rules import CheckpointKeyError
+from mmblvnet.engine.atomic_io import check_destination, publish
 from mmblvnet.engine.checkpoint_integrity import check_state_dict
 
 TOLERANCE = 1e-4  # of the logit scale

@@ -15,7 +15,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmaction.registry import MODELS
+from mmaction.registry import MODELS, WEIGHT_INITIALIZERS
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from torch import Tensor, nn
@@ -37,6 +37,10 @@ STEM_CHANNELS = 64
 # (output channels, fusion stride) of the big-little stages layer1..layer3.
 BIG_LITTLE_STAGES = ((256, 2), (512, 2), (1024, 1))
 LAYER4_CHANNELS = 2048
+# Registered name of the initializer that loads ImageNet bLResNet files
+# (mmblvnet.converters.biglittlenet); ``init_cfg=dict(type='Pretrained')``
+# uses it.
+IMAGENET_INIT = 'ImageNetbLResNetInit'
 
 
 def _conv_bn_layers(in_channels: int,
@@ -239,9 +243,9 @@ class bLResNet(BaseModule):
             instead of storing their maps. They run at a quarter of the
             input resolution on every frame and hold about a third of
             the activations a training step keeps, for a fifth of the
-            forward FLOPs (a training step takes about 10% longer on
-            CPU). Outputs, gradients and BatchNorm statistics are
-            unchanged. Defaults to True.
+            forward FLOPs (its CPU time is measured in
+            docs/benchmarks.md). Outputs, gradients and BatchNorm
+            statistics are unchanged. Defaults to True.
         impl (str): ``'loop'`` (per-clip loops and Conv+BN folding, tuned
             for eager CPU inference), ``'batched'`` (a fixed number of ops
             per forward whatever the batch: GPUs, ``torch.compile``,
@@ -360,9 +364,16 @@ class bLResNet(BaseModule):
         """
         if self.init_cfg is not None and self.init_cfg.get(
                 'type') == 'Pretrained':
-            # Imported here: the converters import this module.
-            from ...converters.biglittlenet import load_imagenet_blresnet
-            load_imagenet_blresnet(self, self.init_cfg['checkpoint'])
+            # Looked up by name: the key mapping lives in the converters,
+            # which import the models (never the other way round).
+            initializer = WEIGHT_INITIALIZERS.get(IMAGENET_INIT)
+            if initializer is None:
+                raise KeyError(
+                    f'{IMAGENET_INIT!r} is not registered in '
+                    'mmaction.registry.WEIGHT_INITIALIZERS; import '
+                    'mmblvnet (or mmblvnet.converters) before calling '
+                    'init_weights')
+            initializer(checkpoint=self.init_cfg['checkpoint'])(self)
             self._is_init = True
         else:
             super().init_weights()

@@ -23,8 +23,8 @@ def _blended(tam: Optional[TAM], x: Tensor) -> Tensor:
     return x if tam is None else tam(x)
 
 
-class TAMBasicBlock(BasicBlock):
-    """MMAction2 ``BasicBlock`` whose residual branch reads ``tam(x)``.
+class _TAMResidual:
+    """Mixin for an MMAction2 block whose residual branch reads ``tam(x)``.
 
     ``tam`` is None when built and set by
     :meth:`ResNetTAM.make_temporal_aggregation`; the shortcut reads ``x``.
@@ -33,6 +33,10 @@ class TAMBasicBlock(BasicBlock):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.tam: Optional[TAM] = None
+
+
+class TAMBasicBlock(_TAMResidual, BasicBlock):
+    """MMAction2 ``BasicBlock`` whose residual branch reads ``tam(x)``."""
 
     def forward(self, x: Tensor) -> Tensor:
         """Args:
@@ -46,16 +50,8 @@ class TAMBasicBlock(BasicBlock):
         return self.relu(out + identity)
 
 
-class TAMBottleneck(Bottleneck):
-    """MMAction2 ``Bottleneck`` whose residual branch reads ``tam(x)``.
-
-    ``tam`` is None when built and set by
-    :meth:`ResNetTAM.make_temporal_aggregation`; the shortcut reads ``x``.
-    """
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.tam: Optional[TAM] = None
+class TAMBottleneck(_TAMResidual, Bottleneck):
+    """MMAction2 ``Bottleneck`` whose residual branch reads ``tam(x)``."""
 
     def _inner_forward(self, x: Tensor) -> Tensor:
         out = self.conv3(self.conv2(self.conv1(_blended(self.tam, x))))

@@ -10,13 +10,13 @@ class DepthwiseAvgPool2d(nn.AvgPool2d):
     """``nn.AvgPool2d`` (zero padding counted) run as a depthwise conv.
 
     A depthwise convolution whose kernel is ``1 / (kh * kw)`` everywhere
-    gives the same averages; oneDNN runs it about four times faster on CPU
-    than ``avg_pool2d`` for the shortcut pools of bLResNet (3x3, stride 2,
-    padding 1). No parameters: state dicts are those of ``nn.AvgPool2d``.
-    The batched implementation (:mod:`.impl`: on GPUs, under
-    ``torch.compile``, tracing for FLOP counting and ONNX export) stays
-    ``avg_pool2d``, one op that is counted and exported as the pooling it
-    is; so does any traced forward.
+    gives the same averages; oneDNN runs it faster on CPU than
+    ``avg_pool2d`` for the shortcut pools of bLResNet (3x3, stride 2,
+    padding 1; see docs/benchmarks.md). No parameters: state dicts are
+    those of ``nn.AvgPool2d``. The batched implementation (:mod:`.impl`: on
+    GPUs, under ``torch.compile``, tracing for FLOP counting and ONNX
+    export) stays ``avg_pool2d``, one op that is counted and exported as
+    the pooling it is; so does any traced forward.
 
     Args:
         kernel_size (int): Side of the square window.

@@ -2,13 +2,21 @@
 
 With its statistics frozen (eval mode) a BatchNorm is a per-channel affine
 map, so ``bn(conv(x))`` equals one convolution with scaled weights and a
-bias. Folding on the fly skips a full pass over every map and the
-allocation of its output: about 7% of bLResNet's CPU inference time. The
-parameters and state-dict keys stay those of the two modules; training,
-and anything that needs autograd, runs them as they are; so does the
-batched implementation (:mod:`.impl`), which keeps the op count of a
-forward small for GPUs, ``torch.compile`` and export.
+bias. Running that convolution skips a full pass over every map and the
+allocation of its output (the CPU time saved is measured in
+docs/benchmarks.md). The folded weights are computed once and reused
+(:func:`folded_weights`) until a source tensor changes: an in-place update
+(optimizer step, ``load_state_dict``) bumps its version counter, a
+training step of the BatchNorm its ``num_batches_tracked``, and ``.to()``
+or a new parameter replaces it. The cache costs one copy of the
+convolution weights. The parameters and state-dict keys stay those of the
+two modules; training, and anything that needs autograd, runs them as
+they are; so does the batched implementation (:mod:`.impl`), which keeps
+the op count of a forward small for GPUs, ``torch.compile`` and export.
 """
+import weakref
+from typing import List, Tuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -52,6 +60,17 @@ def conv_bn(conv: nn.Conv2d,
     """
     if runs_batched(impl, x) or not _can_fold(conv, bn):
         return bn(conv(x))
+    weight, bias = folded_weights(conv, bn)
+    return F.conv2d(x, weight, bias, conv.stride, conv.padding,
+                    conv.dilation, conv.groups)
+
+
+# BatchNorm -> (source tensors, their (data_ptr, version), folded weights).
+_FOLDED: 'weakref.WeakKeyDictionary[nn.Module, tuple]' = (
+    weakref.WeakKeyDictionary())
+
+
+def _fold(conv: nn.Conv2d, bn: _BatchNorm) -> Tuple[Tensor, Tensor]:
     scale = torch.rsqrt(bn.running_var + bn.eps)
     if bn.affine:
         scale = scale * bn.weight
@@ -60,9 +79,46 @@ def conv_bn(conv: nn.Conv2d,
         shift += bn.bias
     if conv.bias is not None:
         shift = shift + conv.bias * scale
-    weight = conv.weight * scale.view(-1, 1, 1, 1)
-    return F.conv2d(x, weight, shift, conv.stride, conv.padding,
-                    conv.dilation, conv.groups)
+    return conv.weight * scale.view(-1, 1, 1, 1), shift
+
+
+def _sources(conv: nn.Conv2d, bn: _BatchNorm) -> List[Tensor]:
+    # BatchNorm's kernel updates the running statistics in place without
+    # bumping their version counters; num_batches_tracked, incremented
+    # with every update, marks the change.
+    return [
+        t for t in (conv.weight, conv.bias, bn.weight, bn.bias,
+                    bn.running_mean, bn.running_var, bn.num_batches_tracked)
+        if t is not None
+    ]
+
+
+def folded_weights(conv: nn.Conv2d,
+                   bn: _BatchNorm) -> Tuple[Tensor, Tensor]:
+    """Weight and bias of the one convolution equal to ``bn(conv(x))``
+    with ``bn``'s frozen statistics; cached until a source tensor changes.
+
+    Call without autograd (the result is cached, not differentiated).
+
+    Args:
+        conv (nn.Conv2d): The convolution, weight (C_out, C_in / g, kh, kw).
+        bn (_BatchNorm): The BatchNorm on its output.
+
+    Returns:
+        tuple[torch.Tensor, torch.Tensor]: Weight of the shape of
+        ``conv.weight`` and bias of shape (C_out, ).
+    """
+    sources = _sources(conv, bn)
+    # A tensor's version counter (torch's own, also read by autograd)
+    # grows with every in-place change of its values.
+    key = [(t.data_ptr(), t._version) for t in sources] + [bn.eps]
+    cached = _FOLDED.get(bn)
+    if (cached is not None and cached[1] == key
+            and all(a is b for a, b in zip(cached[0], sources))):
+        return cached[2]
+    folded = _fold(conv, bn)
+    _FOLDED[bn] = (sources, key, folded)
+    return folded
 
 
 class ConvBNSequential(nn.Sequential):

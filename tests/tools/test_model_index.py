@@ -8,15 +8,12 @@ links in the source tree).
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
-from helpers import environment
+from helpers import REPO, environment
 
 from mmblvnet.zoo import DATASETS, VARIANTS, config_name
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def zoo_names():

@@ -1,23 +1,15 @@
 """tools/deployment/export_onnx.py: ONNX graph equal to PyTorch's logits."""
 import contextlib
-import importlib.util
 import io
 import re
-from pathlib import Path
 
 import numpy as np
 import onnx
 import onnxruntime
 import pytest
 import torch
-from mmaction.registry import MODELS
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
-from mmengine.runner import save_checkpoint
+from helpers import REPO, load_tool, random_model_files
 
-from mmblvnet.apis.export import random_weights_
-
-REPO = Path(__file__).resolve().parents[1]
 PAPER = REPO / 'configs' / 'blvnet_tam_r50_8x.py'
 T, SIZE, NUM_CLASSES = 4, 64, 5
 SMALL_CONFIG = f"""
@@ -26,30 +18,17 @@ model = dict(
     backbone=dict(num_segments={T}), cls_head=dict(num_classes={NUM_CLASSES}))
 """
 
-
-def load_tool(relative):
-    spec = importlib.util.spec_from_file_location(
-        relative.replace('/', '_').removesuffix('.py'), REPO / relative)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 tool = load_tool('tools/deployment/export_onnx.py')
 
 
 @pytest.fixture(scope='module')
 def small(tmp_path_factory):
     """The small config, and a checkpoint of random weights."""
-    init_default_scope('mmaction')
     root = tmp_path_factory.mktemp('export')
-    config = root / 'small.py'
-    config.write_text(SMALL_CONFIG)
-    model = random_weights_(MODELS.build(Config.fromfile(config).model),
-                            (T, 3, SIZE, SIZE), seed=1)
-    save_checkpoint({'state_dict': model.state_dict()}, str(root / 'w.pth'))
+    config, model = random_model_files(root, SMALL_CONFIG,
+                                       (T, 3, SIZE, SIZE), seed=1)
     return dict(config=str(config), checkpoint=str(root / 'w.pth'),
-                model=model.eval())
+                model=model)
 
 
 def export_args(small, out, *options, checkpoint=None):

@@ -1,33 +1,24 @@
 """tools/analysis/get_flops.py and tools/analysis/benchmark.py."""
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
+from helpers import REPO, load_tool
 from mmaction.registry import MODELS
 from mmengine.config import Config
 
 from mmblvnet.utils.complexity import resolve_input_shape
 
-REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / 'configs' / 'blvnet_tam_r50_8x.py')
 
-
-def load_tool(name):
-    path = REPO / 'tools' / 'analysis' / f'{name}.py'
-    spec = importlib.util.spec_from_file_location(f'_tool_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
 def benchmark():
-    return load_tool('benchmark')
+    return load_tool('tools/analysis/benchmark.py')
 
 
 def test_get_flops_of_paper_config_matches_the_paper(capsys):
-    info = load_tool('get_flops').main(
+    info = load_tool('tools/analysis/get_flops.py').main(
         [CONFIG, '--shape', '1', '16', '3', '224', '224', '--no-table'])
     # Paper: 24.0 GFLOPs and 25.0M parameters for bLVNet-TAM-50 8x2.
     assert abs(info['flops'] / 1e9 - 24.0) <= 0.02 * 24.0

@@ -1,17 +1,14 @@
 import glob
-import os
-import sys
 
 import pytest
 import torch
+from helpers import load_tool
 from mmaction.registry import MODELS
 from mmengine.config import Config
 
 from mmblvnet.zoo import DATASETS, VARIANTS, config_name
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'tools',
-                                'misc'))
-import generate_zoo_configs  # noqa: E402
+generate_zoo_configs = load_tool('tools/misc/generate_zoo_configs.py')
 
 ZOO_CONFIGS = sorted(glob.glob('configs/zoo/*.py'))
 SHORT_NAME = 'configs/blvnet_tam_r50_8x.py'

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import REPO
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-REPO = Path(__file__).resolve().parents[1]
 DEMO_DIR = REPO / 'configs' / 'demo'
 DEMO = 'blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py'
 

@@ -12,14 +12,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import environment
+from helpers import REPO, environment
 from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.runner import save_checkpoint
 
 from mmblvnet.datasets.synthetic import generate
 
-REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / 'docs' / 'finetune.md'
 TINY = dict(num_classes=4, max_epochs=1, batch_size=2, short_side=36,
             crop_size=32)

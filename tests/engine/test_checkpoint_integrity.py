@@ -6,7 +6,6 @@ middle, cut in half, emptied, NaN written into a weight); each load path
 the converter) must raise ``CheckpointFileError`` naming the file, or
 print one ``error: FILE: reason`` line and exit 1, writing nothing.
 """
-import importlib.util
 import os
 import pickle
 import re
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import DEMO, tiny_config
+from helpers import DEMO, load_tool, tiny_config
 from mmengine.model import initialize
 from mmengine.runner import CheckpointLoader, Runner, load_checkpoint
 
@@ -23,16 +22,6 @@ from mmblvnet.apis.recognize import load_checked_checkpoint
 from mmblvnet.engine import CheckpointFileError, check_state_dict, load_checked
 from mmblvnet.engine.checkpoint_integrity import load_from_checked_local
 from mmblvnet.models import bLResNet
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def load_tool(relative):
-    spec = importlib.util.spec_from_file_location(
-        Path(relative).stem + '_tool', REPO / relative)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def linear_weights(value=None):

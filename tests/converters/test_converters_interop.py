@@ -1,11 +1,10 @@
 """IBM TAM-ResNet and BigLittleNet ImageNet checkpoints, built here from
 their documented key layouts, convert and load into our models exactly."""
 import logging
-import os
-import sys
 
 import pytest
 import torch
+from helpers import load_tool
 from mmaction.registry import MODELS
 from mmengine.runner import load_checkpoint
 from reference import randomize_, to_ibm_layout
@@ -14,8 +13,7 @@ from mmblvnet.converters import CheckpointKeyError, convert_checkpoint
 from mmblvnet.converters.biglittlenet import load_imagenet_blresnet
 from mmblvnet.models import ResNetTAM, bLResNet
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'tools'))
-import convert_ibm_checkpoint  # noqa: E402
+convert_ibm_checkpoint = load_tool('tools/convert_ibm_checkpoint.py')
 
 T = 4
 IBM_TAM_NAMES = ('prev_se', 'curr_se', 'next_se')

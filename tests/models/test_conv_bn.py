@@ -5,7 +5,11 @@ from reference import randomize_
 from torch import nn
 
 from mmblvnet.models.backbones.blresnet import bLResNet
-from mmblvnet.models.common.conv_bn import ConvBNSequential, conv_bn
+from mmblvnet.models.common.conv_bn import (
+    ConvBNSequential,
+    conv_bn,
+    folded_weights,
+)
 
 
 def _conv_and_bn(affine=True, bias=False, groups=1):
@@ -78,3 +82,40 @@ def test_blresnet_inference_equals_eval_forward_with_autograd():
     assert scale > 0.1
     torch.testing.assert_close(got, expected.detach(), atol=1e-5 * scale,
                                rtol=0)
+
+
+def test_folded_weights_are_computed_once_and_reused():
+    conv, bn = _conv_and_bn()
+    x = torch.randn(2, 4, 8, 8)
+    with torch.inference_mode():
+        first = folded_weights(conv, bn)
+        conv_bn(conv, bn, x, 'loop')
+    with torch.no_grad():
+        conv_bn(conv, bn, x, 'loop')
+        assert folded_weights(conv, bn) is first
+
+
+@pytest.mark.parametrize('change', ['in_place', 'load_state_dict',
+                                    'train_step', 'new_parameter'])
+def test_folded_weights_follow_every_change_of_the_modules(change):
+    # Fails loudly if torch stops bumping a tensor's version counter on an
+    # in-place change (the cache key): the folded output would go stale.
+    conv, bn = _conv_and_bn()
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        before = conv_bn(conv, bn, x, 'loop')
+        if change == 'in_place':
+            conv.weight.mul_(2)
+        elif change == 'load_state_dict':
+            bn.load_state_dict(_conv_and_bn()[1].state_dict())
+        elif change == 'new_parameter':
+            bn.bias = nn.Parameter(bn.bias + 1)
+    if change == 'train_step':
+        bn.train()
+        conv_bn(conv, bn, x * 3 + 1, 'loop')  # updates running statistics
+        bn.eval()
+    with torch.no_grad():
+        got = conv_bn(conv, bn, x, 'loop')
+        expected = bn(conv(x))
+    assert not torch.allclose(got, before, atol=1e-3)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

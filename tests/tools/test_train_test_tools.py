@@ -11,18 +11,15 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
+from helpers import DEMO, REPO
 from helpers import data_options as few_clip_options
 from mmengine.config import Config
 
 from mmblvnet import quickstart
 from mmblvnet.utils import launch
-
-REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / quickstart.DEMO_CONFIG
 
 
 def data_options(root, epochs=1, batch_size=4, validate=True):

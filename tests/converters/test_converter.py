@@ -1,8 +1,7 @@
-import os
-import sys
 
 import pytest
 import torch
+from helpers import load_tool
 from mmaction.registry import MODELS
 from mmengine.runner import load_checkpoint
 from reference import randomize_, to_ibm_layout
@@ -10,8 +9,7 @@ from reference import randomize_, to_ibm_layout
 from mmblvnet.converters import CheckpointKeyError, convert_checkpoint
 from mmblvnet.models import SegmentHead, bLResNet
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'tools'))
-import convert_ibm_checkpoint  # noqa: E402
+convert_ibm_checkpoint = load_tool('tools/convert_ibm_checkpoint.py')
 
 
 def released_model(depth=50, blending_frames=3, num_classes=6, seed=0):

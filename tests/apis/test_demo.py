@@ -1,25 +1,17 @@
 """tools/demo.py: top-k labels of a real video through MMAction2's API,
 the labelled output video, the sliding-window mode and its errors."""
-import importlib.util
 import re
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import run
-from mmaction.registry import MODELS
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
-from mmengine.runner import save_checkpoint
+from helpers import REPO, load_tool, random_model_files, run
 
-from mmblvnet.apis.export import random_weights_
 from mmblvnet.apis.stream import VideoSource, sliding_windows
 from mmblvnet.datasets.synthetic import render_clip, write_video
 
-REPO = Path(__file__).resolve().parents[1]
 PAPER = REPO / 'configs' / 'blvnet_tam_r50_8x.py'
 NUM_CLASSES = 5
 
@@ -41,25 +33,9 @@ test_pipeline = [
 
 # The same model on a frame-folder pipeline, as the Something-Something v1
 # configs have it.
-RAWFRAMES_CONFIG = SMALL_CONFIG.split('test_pipeline')[0] + """
-test_pipeline = [
-    dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=4,
-         test_mode=True),
-    dict(type='RawFrameDecode'),
-    dict(type='Resize', scale=(64, 64), keep_ratio=False),
-    dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs'),
-]
-"""
-
-
-def load_tool(relative):
-    spec = importlib.util.spec_from_file_location(
-        relative.replace('/', '_').removesuffix('.py'), REPO / relative)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+RAWFRAMES_CONFIG = SMALL_CONFIG.replace(
+    "    dict(type='DecordInit'),\n", '').replace('DecordDecode',
+                                                 'RawFrameDecode')
 
 demo = load_tool('tools/demo.py')
 
@@ -67,14 +43,9 @@ demo = load_tool('tools/demo.py')
 @pytest.fixture(scope='module')
 def files(tmp_path_factory):
     """Configs, a checkpoint of random weights and a 16-frame video."""
-    init_default_scope('mmaction')
     root = tmp_path_factory.mktemp('demo')
-    config = root / 'small.py'
-    config.write_text(SMALL_CONFIG)
+    random_model_files(root, SMALL_CONFIG, (4, 3, 64, 64))
     (root / 'rawframes.py').write_text(RAWFRAMES_CONFIG)
-    model = random_weights_(MODELS.build(Config.fromfile(config).model),
-                            (4, 3, 64, 64))
-    save_checkpoint({'state_dict': model.state_dict()}, str(root / 'w.pth'))
     frames = np.random.default_rng(0).integers(
         0, 256, (16, 64, 64, 3), dtype=np.uint8)
     write_video(str(root / 'clip.mp4'), frames)
