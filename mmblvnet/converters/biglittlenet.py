@@ -24,20 +24,13 @@ from torch import nn
 
 from ..models.backbones.blresnet import IMAGENET_INIT, bLResNet
 from ..models.common.tam import TAM
+from . import key_rules
 from .blvnet_tam import BACKBONE_RULES, blresnet_architecture
-from .key_rules import (
-    CheckpointKeyError,
-    Rule,
-    StateDict,
-    apply_rules,
-    check_against_model,
-    model_state,
-    strip_prefix,
-)
+from .key_rules import CheckpointKeyError, StateDict
 
 # The bLVNet-TAM backbone rules without their drop rules (whose keys are
 # reported instead), plus converted stem keys, which map onto themselves.
-IMAGENET_RULES: List[Rule] = [
+IMAGENET_RULES: List[key_rules.Rule] = [
     *(rule for rule in BACKBONE_RULES if rule[1] is not None),
     (r'(layer0\..+)', r'\1'),
 ]
@@ -71,8 +64,8 @@ def map_imagenet_keys(source: StateDict) -> ImageNetKeys:
         dropped on purpose (the ImageNet ``fc``) and the source keys no
         rule maps.
     """
-    mapped, unmapped = apply_rules(
-        strip_prefix(source, 'module.'), IMAGENET_RULES)
+    mapped, unmapped = key_rules.apply_rules(
+        key_rules.strip_prefix(source, 'module.'), IMAGENET_RULES)
     dropped = [key for key in unmapped
                if any(pattern.fullmatch(key) for pattern in _DROPPED)]
     unknown = [key for key in unmapped if key not in dropped]
@@ -95,7 +88,7 @@ def convert_biglittlenet(source: StateDict) -> Tuple[StateDict, Dict]:
         CheckpointKeyError: Listing unknown, missing or misshapen keys.
     """
     keys = map_imagenet_keys(source)
-    fc_weight = strip_prefix(source, 'module.').get('fc.weight')
+    fc_weight = key_rules.strip_prefix(source, 'module.').get('fc.weight')
     if fc_weight is None:
         raise CheckpointKeyError(
             'a BigLittleNet ImageNet checkpoint holds its classifier '
@@ -108,9 +101,10 @@ def convert_biglittlenet(source: StateDict) -> Tuple[StateDict, Dict]:
         alpha=arch['alpha'],
         in_channels=arch['in_channels'],
         dropped=keys.dropped)
-    expected = model_state(bLResNet, arch, ('depth', 'alpha', 'in_channels'),
-                           num_segments=2, tam_cfg=None)
-    check_against_model(
+    expected = key_rules.model_state(
+        bLResNet, arch, ('depth', 'alpha', 'in_channels'), num_segments=2,
+        tam_cfg=None)
+    key_rules.check_against_model(
         keys.state_dict, expected,
         f'the ImageNet bLResNet-{arch["depth"]} checkpoint', keys.unknown)
     return keys.state_dict, arch
@@ -176,7 +170,7 @@ def load_imagenet_blresnet(
     }
     kept_init = [key for key in expected
                  if key in tam_weights and key not in state]
-    check_against_model(
+    key_rules.check_against_model(
         state, {k: v for k, v in expected.items() if k not in kept_init},
         f'ImageNet bLResNet {name} (do depth and alpha of the model match '
         'the checkpoint?)', keys.unknown)

@@ -9,15 +9,8 @@ from collections import OrderedDict
 from typing import Dict, List, Tuple
 
 from ..models.backbones.blresnet import ARCH_SETTINGS, STEM_CHANNELS, bLResNet
-from .key_rules import (
-    CheckpointKeyError,
-    Rule,
-    StateDict,
-    apply_rules,
-    check_against_model,
-    model_state,
-    strip_prefix,
-)
+from . import key_rules
+from .key_rules import CheckpointKeyError, StateDict
 
 # Reference names of the three depthwise kernels of a TAM with k == 3.
 TAM_ROWS = (('prev', 0), ('curr', 1), ('next', 2))
@@ -39,7 +32,7 @@ LAYER0_NAMES = (
 
 def tam_rules(source_kernel: str,
               source_list: str,
-              name_suffix: str = '') -> List[Rule]:
+              name_suffix: str = '') -> List[key_rules.Rule]:
     """Rules mapping a reference TAM's kernels onto ``TAM.weight`` rows.
 
     Args:
@@ -66,14 +59,14 @@ def tam_rules(source_kernel: str,
     return rules
 
 
-BACKBONE_RULES: List[Rule] = [
+BACKBONE_RULES: List[key_rules.Rule] = [
     *tam_rules('weight', 'blending_layers'),
     *[(rf'{old}\.(.+)', rf'layer0.{new}.\1') for old, new in LAYER0_NAMES],
     (r'((?:conv1|bn1|layer[1-4])\..+)', r'\1'),
     (r'fc\.(weight|bias)', None),
 ]
 
-HEAD_RULES: List[Rule] = [
+HEAD_RULES: List[key_rules.Rule] = [
     (r'new_fc\.(weight|bias)', r'fc_cls.\1'),
     (r'baseline_model\.fc\.(weight|bias)', r'fc_cls.\1'),
 ]
@@ -141,7 +134,7 @@ def convert_blvnet_tam(source: StateDict) -> Tuple[StateDict, Dict]:
     Raises:
         CheckpointKeyError: Listing unknown, missing or misshapen keys.
     """
-    source = strip_prefix(source, 'module.')
+    source = key_rules.strip_prefix(source, 'module.')
     backbone_src = OrderedDict(
         (key[len('baseline_model.'):], value)
         for key, value in source.items()
@@ -150,16 +143,16 @@ def convert_blvnet_tam(source: StateDict) -> Tuple[StateDict, Dict]:
     head_src = OrderedDict((key, value) for key, value in source.items()
                            if key not in {f'baseline_model.{k}'
                                           for k in backbone_src})
-    backbone, unknown = apply_rules(backbone_src, BACKBONE_RULES)
-    head, unknown_head = apply_rules(head_src, HEAD_RULES)
+    backbone, unknown = key_rules.apply_rules(backbone_src, BACKBONE_RULES)
+    head, unknown_head = key_rules.apply_rules(head_src, HEAD_RULES)
     arch = blresnet_architecture(backbone, head)
     converted = OrderedDict(
         (f'backbone.{k}', v) for k, v in backbone.items())
     converted.update((f'cls_head.{k}', v) for k, v in head.items())
-    expected = model_state(bLResNet, arch,
-                           ('depth', 'alpha', 'tam_cfg', 'in_channels'),
-                           with_head=True, num_segments=2)
-    check_against_model(converted, expected,
-                        f'the bLVNet-TAM-{arch["depth"]} checkpoint',
-                        unknown + unknown_head)
+    expected = key_rules.model_state(
+        bLResNet, arch, ('depth', 'alpha', 'tam_cfg', 'in_channels'),
+        with_head=True, num_segments=2)
+    key_rules.check_against_model(
+        converted, expected, f'the bLVNet-TAM-{arch["depth"]} checkpoint',
+        unknown + unknown_head)
     return converted, arch

@@ -20,21 +20,14 @@ import re
 from typing import Dict, List, Tuple
 
 from ..models.backbones.resnet_tam import ResNetTAM
+from . import key_rules
 from .blvnet_tam import tam_rules
-from .key_rules import (
-    CheckpointKeyError,
-    Rule,
-    StateDict,
-    apply_rules,
-    check_against_model,
-    model_state,
-    strip_prefix,
-)
+from .key_rules import CheckpointKeyError, StateDict
 
 _BLOCK = r'(layer[1-4]\.\d+)'
 
 # torchvision-style ResNet names -> MMAction2 ``ResNet`` (ConvModule) names.
-BACKBONE_RULES: List[Rule] = [
+BACKBONE_RULES: List[key_rules.Rule] = [
     *tam_rules('fc1.weight', 'blending_layers', name_suffix='_se'),
     (r'conv1\.weight', 'conv1.conv.weight'),
     (r'bn1\.(.+)', r'conv1.bn.\1'),
@@ -44,7 +37,7 @@ BACKBONE_RULES: List[Rule] = [
     (rf'{_BLOCK}\.downsample\.1\.(.+)', r'\1.downsample.bn.\2'),
 ]
 
-RULES: List[Rule] = [
+RULES: List[key_rules.Rule] = [
     *[(pattern, f'backbone.{target}') for pattern, target in BACKBONE_RULES],
     (r'fc\.(weight|bias)', r'cls_head.fc_cls.\1'),
 ]
@@ -55,7 +48,7 @@ _BLOCK_CONV1 = re.compile(r'backbone\.layer(\d)\.(\d+)\.conv1\.conv\.weight')
 
 def is_tam_resnet(state_dict: StateDict) -> bool:
     """Whether ``state_dict`` is a TAM-ResNet: ResNet keys and TAM kernels."""
-    keys = strip_prefix(state_dict, 'module.')
+    keys = key_rules.strip_prefix(state_dict, 'module.')
     return 'layer1.0.conv1.weight' in keys and any(
         _TAM_KERNEL.fullmatch(key) for key in keys)
 
@@ -142,13 +135,14 @@ def convert_tam_resnet(source: StateDict) -> Tuple[StateDict, Dict]:
         CheckpointKeyError: Listing unknown, missing or misshapen keys, or
             the TAM kernels of a non-depthwise TAM.
     """
-    source = strip_prefix(source, 'module.')
+    source = key_rules.strip_prefix(source, 'module.')
     _check_depthwise(source)
-    converted, unknown = apply_rules(source, RULES)
+    converted, unknown = key_rules.apply_rules(source, RULES)
     arch = resnet_tam_architecture(converted)
-    expected = model_state(ResNetTAM, arch,
-                           ('depth', 'blending_frames', 'in_channels'),
-                           with_head=True, num_segments=1)
-    check_against_model(converted, expected,
-                        f'the TAM-ResNet-{arch["depth"]} checkpoint', unknown)
+    expected = key_rules.model_state(
+        ResNetTAM, arch, ('depth', 'blending_frames', 'in_channels'),
+        with_head=True, num_segments=1)
+    key_rules.check_against_model(
+        converted, expected, f'the TAM-ResNet-{arch["depth"]} checkpoint',
+        unknown)
     return converted, arch

@@ -120,21 +120,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Compare bLVNet-TAM-50 with TSM-R50 and TSN-R50')
     parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
-    parser.add_argument('--threads', type=int, default=2,
-                        help='torch CPU threads (fixed for all runs)')
-    parser.add_argument('--frames', type=int, default=16,
-                        help='frames per clip, even (16 = bLVNet 8x2)')
-    parser.add_argument('--size', type=int, default=224,
-                        help='square crop size')
-    parser.add_argument('--num-classes', type=int, default=174)
+    # (flag, default, help) of the integer options
+    for flag, default, text in (
+        ('--threads', 2, 'torch CPU threads (fixed for all runs)'),
+        ('--frames', 16, 'frames per clip, even (16 = bLVNet 8x2)'),
+        ('--size', 224, 'square crop size'),
+        ('--num-classes', 174, 'classes of every head'),
+        ('--train-batch', 2, 'clips per training step'),
+        ('--repeats', 5, 'timed runs per measurement (median)'),
+        ('--warmup', 1, 'untimed runs before each measurement'),
+    ):
+        parser.add_argument(flag, type=int, default=default, help=text)
     parser.add_argument('--batch-sizes', type=int, nargs='+',
                         default=[1, 8], help='clips per inference batch')
-    parser.add_argument('--train-batch', type=int, default=2,
-                        help='clips per training step')
-    parser.add_argument('--repeats', type=int, default=5,
-                        help='timed runs per measurement (median)')
-    parser.add_argument('--warmup', type=int, default=1,
-                        help='untimed runs before each measurement')
     parser.add_argument('--quick', action='store_true',
                         help='one warm-up and one timed run (smoke test)')
     parser.add_argument('--out', help='also write the markdown here')
