@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import DEMO
 from mmaction.registry import MODELS
 from mmengine.config import Config
 
@@ -17,8 +18,6 @@ from mmblvnet.utils.profiling import (
 )
 
 MIB = 2**20
-DEMO_CONFIG = str(Path(__file__).resolve().parents[1] / 'configs' / 'demo' /
-                  'blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py')
 
 
 def test_tracker_peak_on_a_known_allocation_pattern():
@@ -67,7 +66,7 @@ def test_interleaved_medians_take_turns_and_return_medians():
 
 
 def test_train_step_peak_covers_state_and_activations():
-    cfg = Config.fromfile(DEMO_CONFIG)
+    cfg = Config.fromfile(str(DEMO))
     model = MODELS.build(cfg.model)
     step = TrainStep(model, torch.randn(2, 8, 3, 32, 32), num_classes=6)
     before = [p.detach().clone() for p in model.parameters()]
