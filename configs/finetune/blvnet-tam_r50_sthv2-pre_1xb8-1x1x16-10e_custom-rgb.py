@@ -27,6 +27,7 @@ custom_hooks = [
     dict(type='LabelRangeCheckHook'),
     dict(type='StrictLoadHook', ignore_keys=[r'^cls_head\.']),
     dict(type='NonFiniteLossHook'),
+    dict(type='LeanMallocHook'),
 ]
 
 # MMAction2's VideoDataset: one "relative/path.mp4 label" line per video.

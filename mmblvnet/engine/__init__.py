@@ -1,5 +1,6 @@
 """Hooks: fail fast on config, data and checkpoint problems, stop on a
-non-finite loss, and save checkpoints that a kill cannot corrupt; every
+non-finite loss, save checkpoints that a kill cannot corrupt and keep a
+CPU run's resident memory near its live tensors; every
 local checkpoint MMEngine loads is verified (:mod:`.checkpoint_integrity`).
 """
 from .atomic_checkpoint_hook import AtomicCheckpointHook
@@ -9,12 +10,13 @@ from .checkpoint_integrity import (
     load_checked,
 )
 from .label_range_check_hook import LabelRangeCheckHook
+from .lean_malloc_hook import LeanMallocHook
 from .non_finite_loss_hook import NonFiniteLossHook
 from .num_segments_check_hook import NumSegmentsCheckHook
 from .strict_load_hook import StrictLoadHook
 
 __all__ = [
     'AtomicCheckpointHook', 'CheckpointFileError', 'check_state_dict',
-    'load_checked', 'LabelRangeCheckHook', 'NonFiniteLossHook',
-    'NumSegmentsCheckHook', 'StrictLoadHook'
+    'load_checked', 'LabelRangeCheckHook', 'LeanMallocHook',
+    'NonFiniteLossHook', 'NumSegmentsCheckHook', 'StrictLoadHook'
 ]

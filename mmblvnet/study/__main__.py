@@ -22,7 +22,7 @@ import torch
 
 from ..datasets.synthetic import class_names, generate
 from ..engine.atomic_io import atomic_write_bytes
-from .experiment import plan, reference_costs, run_one
+from .experiment import DECAY_FRACTION, plan, reference_costs, run_one
 from .report import write_report
 
 # Data set of the study: 16-frame videos of 64x64 pixels.
@@ -77,7 +77,7 @@ def _settings(args: argparse.Namespace) -> Dict:
     return dict(quick=args.quick, budget_s=args.budget or
                 (60.0 if args.quick else 1000.0),
                 frame_size=args.frame_size or (32 if args.quick else 48),
-                lr=args.lr,
+                lr=args.lr, decay_fraction=DECAY_FRACTION,
                 num_classes=args.num_classes,
                 clips_per_class=CLIPS_PER_CLASS[mode], threads=args.threads,
                 device=args.device)

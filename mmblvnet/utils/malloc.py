@@ -11,9 +11,10 @@ each freed activation to the OS, so the resident set follows the live
 tensors.
 
 :func:`tune_malloc` applies this with ``mallopt`` through ``ctypes``.
-It runs when ``mmblvnet`` is imported (so every launcher gets it: this
-project's tools, ``mim train`` and MMAction2's tools through
-``custom_imports``) and changes nothing where it cannot apply:
+Importing :mod:`mmblvnet` does not call it: a run asks for it with
+:class:`~mmblvnet.engine.LeanMallocHook` in its config (the bLVNet-TAM
+configs do, so this project's tools, ``mim train`` and MMAction2's tools
+all get it). It changes nothing where it cannot apply:
 
 - ``MMBLVNET_MALLOC=default`` in the environment keeps glibc's defaults;
 - a ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` set by the

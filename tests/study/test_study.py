@@ -53,6 +53,39 @@ def test_models_are_the_named_variants_from_scratch():
     assert build(Run('TSN-R50', 8)).cls_head.num_classes == 6
 
 
+def learning_rates(max_iters, base_lr=1.0):
+    """The learning rate of every iteration of the study's schedule."""
+    from mmengine.config import Config
+    from mmengine.optim import OptimWrapper
+    from mmengine.registry import PARAM_SCHEDULERS
+    cfg = Config()
+    experiment.set_schedule(cfg, max_iters)
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)],
+                                lr=base_lr)
+    wrapper = OptimWrapper(optimizer)
+    schedulers = [PARAM_SCHEDULERS.build(dict(step, optimizer=wrapper))
+                  for step in cfg.param_scheduler]
+    rates = []
+    for _ in range(max_iters):
+        rates.append(optimizer.param_groups[0]['lr'])
+        for scheduler in schedulers:
+            scheduler.step()
+    return rates
+
+
+def test_schedule_warms_up_holds_the_rate_then_decays_late():
+    rates = learning_rates(500)
+    warmup = 50
+    decay_start = 500 - round(500 * experiment.DECAY_FRACTION)
+    assert rates[0] == pytest.approx(0.1)
+    assert all(a < b for a, b in zip(rates[:warmup], rates[1:warmup]))
+    assert rates[warmup:decay_start + 1] == pytest.approx(
+        [1.0] * (decay_start + 1 - warmup))
+    assert all(a > b for a, b in zip(rates[decay_start:-1],
+                                     rates[decay_start + 1:]))
+    assert rates[-1] < 0.01
+
+
 def test_baselines_initialize_without_downloading_weights():
     for name in ('TSN-R50', 'TSM-R50'):
         model = MODELS.build(model_config(Run(name, 8), num_classes=6))

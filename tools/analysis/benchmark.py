@@ -31,7 +31,9 @@ TSN-R50):
 
 - OS peak: the same training step's memory as the machine sees it,
   measured for each model in a fresh subprocess that holds only that
-  model (:func:`~mmblvnet.utils.profiling.os_peak_bytes`: on CPU the peak
+  model, with the malloc setting of a training run (``LeanMallocHook``
+  of the bLVNet-TAM configs, applied to all three models alike)
+  (:func:`~mmblvnet.utils.profiling.os_peak_bytes`: on CPU the peak
   resident set during the step after the warm-up steps, minus the
   resident set before the first step, so momentum buffers and whatever
   malloc kept from earlier steps count, the weights and input do not;
@@ -40,8 +42,10 @@ TSN-R50):
   subprocess by hand and prints its JSON (peak bytes and the median step
   time), e.g. to compare malloc settings (``MMBLVNET_MALLOC=default``).
 
-Timed runs of the three models take turns, so a change in the load of a
-shared machine hits all of them alike (see :func:`interleaved_medians`).
+Everything else runs with glibc's default malloc (importing
+:mod:`mmblvnet` does not tune it). Timed runs of the three models take
+turns, so a change in the load of a shared machine hits all of them
+alike (see :func:`interleaved_medians`).
 
 ``--amp`` (CUDA) autocasts inference and training to float16 (training
 with a gradient scaler), ``--channels-last`` stores weights and frames
@@ -92,6 +96,7 @@ from torch import Tensor, nn
 from mmblvnet.models.common.impl import IMPLS, set_impl
 from mmblvnet.models.common.tam import TAM
 from mmblvnet.utils.complexity import recognizer_complexity
+from mmblvnet.utils.malloc import tune_malloc
 from mmblvnet.utils.profiling import (
     OpCounter,
     TrainStep,
@@ -427,7 +432,8 @@ def step_cpu_seconds(step: Callable[[], object],
 
 
 def probe_os_memory(args: argparse.Namespace) -> Dict[str, float]:
-    """Build one model, warm up, and measure its training step.
+    """Build one model, warm up, and measure its training step, with the
+    malloc setting of a training run (``LeanMallocHook``).
 
     Returns:
         dict: ``os_peak_bytes`` (see
@@ -436,6 +442,7 @@ def probe_os_memory(args: argparse.Namespace) -> Dict[str, float]:
         process CPU time of a step (``cpu_s``, ``user_s``, ``sys_s``; see
         :func:`step_cpu_seconds`).
     """
+    tune_malloc()  # as LeanMallocHook does in a training run
     device = torch.device(args.device)
     models = build_models(args, (args.probe_os_memory, ))
     compile_backbones(models, args)

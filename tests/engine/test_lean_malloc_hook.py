@@ -1,0 +1,74 @@
+"""LeanMallocHook: a run's configs opt into the malloc tuning; importing
+mmblvnet leaves the allocator alone."""
+import logging
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+from types import SimpleNamespace
+
+import pytest
+from helpers import DEMO, REPO
+from mmaction.registry import HOOKS
+from mmengine.config import Config
+
+from mmblvnet.engine import LeanMallocHook, lean_malloc_hook
+
+GLIBC = platform.system() == 'Linux' and platform.libc_ver()[0] == 'glibc'
+
+# Counts the mallopt lookups (tune_malloc's only way to change malloc)
+# while importing mmblvnet, then after calling tune_malloc.
+_MALLOPT_LOOKUPS = textwrap.dedent('''
+    import ctypes
+    lookups = []
+
+    class SpyCDLL(ctypes.CDLL):
+        def __getattr__(self, name):
+            if name == 'mallopt':
+                lookups.append(name)
+            return super().__getattr__(name)
+
+    ctypes.CDLL = SpyCDLL
+    import mmblvnet
+    from mmblvnet.utils.malloc import tune_malloc
+    print(len(lookups), tune_malloc(), len(lookups))
+''')
+
+
+@pytest.mark.skipif(not GLIBC, reason='glibc only')
+def test_import_leaves_malloc_alone():
+    env = {name: value for name, value in os.environ.items()
+           if name not in ('MMBLVNET_MALLOC', 'MALLOC_MMAP_THRESHOLD_',
+                           'MALLOC_TRIM_THRESHOLD_')}
+    result = subprocess.run([sys.executable, '-c', _MALLOPT_LOOKUPS],
+                            capture_output=True, text=True, cwd=REPO,
+                            env=env, check=True)
+    assert result.stdout.split() == ['0', 'True', '1']
+
+
+def test_hook_tunes_before_the_run_and_logs(monkeypatch, caplog):
+    calls = []
+    monkeypatch.setattr(lean_malloc_hook, 'tune_malloc',
+                        lambda: calls.append(1) or True)
+    logger = logging.getLogger('lean-malloc-test')
+    with caplog.at_level(logging.INFO, logger='lean-malloc-test'):
+        LeanMallocHook().before_run(SimpleNamespace(logger=logger))
+    assert calls == [1]
+    assert 'MMBLVNET_MALLOC=default' in caplog.text
+
+
+def test_hook_is_silent_where_tuning_does_not_apply(monkeypatch, caplog):
+    monkeypatch.setattr(lean_malloc_hook, 'tune_malloc', lambda: False)
+    logger = logging.getLogger('lean-malloc-test')
+    with caplog.at_level(logging.INFO, logger='lean-malloc-test'):
+        LeanMallocHook().before_run(SimpleNamespace(logger=logger))
+    assert caplog.text == ''
+
+
+def test_blvnet_configs_ask_for_the_hook():
+    assert HOOKS.get('LeanMallocHook') is LeanMallocHook
+    for path in (DEMO, REPO / 'configs' / 'finetune' /
+                 'blvnet-tam_r50_sthv2-pre_1xb8-1x1x16-10e_custom-rgb.py'):
+        hooks = Config.fromfile(str(path)).custom_hooks
+        assert dict(type='LeanMallocHook') in hooks, path
