@@ -72,6 +72,7 @@ import functools
 import json
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -412,23 +413,28 @@ def measure(models: Dict[str, nn.Module], args: argparse.Namespace,
     return results
 
 
-def step_cpu_seconds(step: Callable[[], object],
-                     repeats: int) -> Dict[str, float]:
-    """Median CPU seconds of ``repeats`` calls of ``step``, split into user
-    and system (kernel) time of this process (``getrusage``).
+def step_times(step: Callable[[], object], repeats: int,
+               device: torch.device) -> Dict[str, float]:
+    """Median wall time of ``repeats`` calls of ``step`` (``step_s``) and,
+    on CPU, the median process CPU time of the same calls, split into user
+    and system (kernel) time (``cpu_s``, ``user_s``, ``sys_s``;
+    ``getrusage``).
 
     System time is where page faults show: a malloc that returns memory to
     the OS faults it in again on the next step.
     """
-    samples = []
+    walls, cpu_samples = [], []
     for _ in range(repeats):
         before = resource.getrusage(resource.RUSAGE_SELF)
-        step()
+        walls.append(seconds(step, device))
         after = resource.getrusage(resource.RUSAGE_SELF)
-        samples.append((after.ru_utime - before.ru_utime,
-                        after.ru_stime - before.ru_stime))
-    user, system = sorted(samples, key=sum)[len(samples) // 2]
-    return dict(cpu_s=user + system, user_s=user, sys_s=system)
+        cpu_samples.append((after.ru_utime - before.ru_utime,
+                            after.ru_stime - before.ru_stime))
+    result = dict(step_s=statistics.median(walls))
+    if device.type == 'cpu':
+        user, system = sorted(cpu_samples, key=sum)[len(cpu_samples) // 2]
+        result.update(cpu_s=user + system, user_s=user, sys_s=system)
+    return result
 
 
 def probe_os_memory(args: argparse.Namespace) -> Dict[str, float]:
@@ -440,7 +446,7 @@ def probe_os_memory(args: argparse.Namespace) -> Dict[str, float]:
         :func:`~mmblvnet.utils.profiling.os_peak_bytes`), ``step_s``, the
         median wall time of ``--repeats`` steps, and on CPU the median
         process CPU time of a step (``cpu_s``, ``user_s``, ``sys_s``; see
-        :func:`step_cpu_seconds`).
+        :func:`step_times`).
     """
     tune_malloc()  # as LeanMallocHook does in a training run
     device = torch.device(args.device)
@@ -451,13 +457,11 @@ def probe_os_memory(args: argparse.Namespace) -> Dict[str, float]:
                          args.channels_last)
     step = TrainStep(model, clips, args.num_classes, args.amp)
     before_training = resident_bytes()
-    medians = interleaved_medians({'step': step}, args.repeats,
-                                  max(1, args.warmup), device)
-    peak = os_peak_bytes(step, device, before_training)
-    result = dict(os_peak_bytes=peak, step_s=medians['step'])
-    if device.type == 'cpu':
-        result.update(step_cpu_seconds(step, args.repeats))
-    return result
+    for _ in range(max(1, args.warmup)):
+        step()
+    times = step_times(step, args.repeats, device)
+    return dict(os_peak_bytes=os_peak_bytes(step, device, before_training),
+                **times)
 
 
 def probe_in_subprocess(name: str,
