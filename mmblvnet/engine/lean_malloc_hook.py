@@ -2,7 +2,7 @@
 
 With glibc's default malloc the resident set of a CPU training process
 grows far beyond the tensors that are live at once (freed activations
-stay in a fragmented heap). :func:`~mmblvnet.utils.malloc.tune_malloc`
+stay in a fragmented heap). :func:`~mmblvnet.engine.malloc.tune_malloc`
 serves every block of 64 KiB or more with its own ``mmap``, so the
 resident set follows the live tensors, at the price of page faults (more
 system time per step). A run pays that price only when its config asks
@@ -13,12 +13,12 @@ benchmarks and the study keep glibc's defaults.
 from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 
-from ..utils.malloc import ENV_VAR, tune_malloc
+from .malloc import ENV_VAR, tune_malloc
 
 
 @HOOKS.register_module()
 class LeanMallocHook(Hook):
-    """Apply :func:`~mmblvnet.utils.malloc.tune_malloc` before the run.
+    """Apply :func:`~mmblvnet.engine.malloc.tune_malloc` before the run.
 
     Nothing changes with ``MMBLVNET_MALLOC=default`` in the environment,
     with the user's own ``MALLOC_MMAP_THRESHOLD_`` or

@@ -31,7 +31,7 @@ _MALLOPT_LOOKUPS = textwrap.dedent('''
 
     ctypes.CDLL = SpyCDLL
     import mmblvnet
-    from mmblvnet.utils.malloc import tune_malloc
+    from mmblvnet.engine.malloc import tune_malloc
     print(len(lookups), tune_malloc(), len(lookups))
 ''')
 

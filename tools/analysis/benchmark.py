@@ -94,10 +94,10 @@ from mmengine.hub import get_config
 from mmengine.registry import init_default_scope
 from torch import Tensor, nn
 
+from mmblvnet.engine.malloc import tune_malloc
 from mmblvnet.models.common.impl import IMPLS, set_impl
 from mmblvnet.models.common.tam import TAM
 from mmblvnet.utils.complexity import recognizer_complexity
-from mmblvnet.utils.malloc import tune_malloc
 from mmblvnet.utils.profiling import (
     OpCounter,
     TrainStep,

@@ -1,9 +1,9 @@
-"""mmblvnet.utils.malloc: glibc tuning with its opt-outs."""
+"""mmblvnet.engine.malloc: glibc tuning with its opt-outs."""
 import platform
 
 import pytest
 
-from mmblvnet.utils import malloc
+from mmblvnet.engine import malloc
 
 GLIBC = platform.system() == 'Linux' and platform.libc_ver()[0] == 'glibc'
 
