@@ -12,8 +12,6 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .experiment import DECAY_FRACTION
-
 TAM, TSN, TSM, BLV = ('bLVNet-TAM-50 k3', 'TSN-R50', 'TSM-R50',
                       'bLVNet-50')
 TARGET = 0.9  # the accuracy whose time the report gives ("s to 90%")
@@ -332,7 +330,8 @@ def write_report(state: Dict, out_dir: str, doc: Optional[str],
         'classes come in time-reversed pairs, so a model blind to frame '
         'order is at 50% on each pair. Recipe for every model: from '
         f'scratch, AdamW lr {lr:g}, short warm-up, constant rate, cosine '
-        f'decay over the last {DECAY_FRACTION:.0%} of the iterations, batch '
+        f'decay over the last {settings["decay_fraction"]:.0%} of the '
+        'iterations, batch '
         f'8, frames resized to {size}x{size}; each run trains as many '
         'iterations as fit the same budget (a cheaper model sees more '
         'clips) and evaluates held-out top-1 along the way (the learning '
