@@ -12,6 +12,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..datasets.synthetic import class_names
+
 TAM, TSN, TSM, BLV = ('bLVNet-TAM-50 k3', 'TSN-R50', 'TSM-R50',
                       'bLVNet-50')
 TARGET = 0.9  # the accuracy whose time the report gives ("s to 90%")
@@ -325,7 +327,8 @@ def write_report(state: Dict, out_dir: str, doc: Optional[str],
         f'{settings["budget_s"]:.0f} {unit} of training per run, '
         f'{settings["threads"]} torch thread(s) per run; nothing here is '
         'typed by hand. Data: `mmblvnet.datasets.synthetic`, '
-        f'{settings["num_classes"]} classes x '
+        f'{settings["num_classes"]} classes '
+        f'({", ".join(class_names(settings["num_classes"]))}) x '
         f'{settings["clips_per_class"]} clips (80% train, 20% held out); '
         'classes come in time-reversed pairs, so a model blind to frame '
         'order is at 50% on each pair. Recipe for every model: from '
