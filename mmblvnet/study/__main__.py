@@ -50,7 +50,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'quick 60)')
     parser.add_argument('--frame-size', type=int, default=None,
                         help='frames are resized to this many pixels '
-                        '(default 48, quick 32)')
+                        '(default 32)')
     parser.add_argument('--lr', type=float, default=3e-4,
                         help='AdamW learning rate of every run (default '
                         '3e-4)')
@@ -63,7 +63,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='even number of classes, whole time-reversed '
                         'pairs (default 4: the two translation pairs; the '
                         'rotation pair, classes 5 and 6, stays at chance '
-                        'within the default budget at 48x48)')
+                        'within the default budget)')
     parser.add_argument('--only', nargs='+', metavar='MODEL',
                         help='run only these models of the plan')
     parser.add_argument('--doc', default=None,
@@ -80,7 +80,7 @@ def _settings(args: argparse.Namespace) -> Dict:
     mode = 'quick' if args.quick else 'full'
     return dict(quick=args.quick, budget_s=args.budget or
                 (60.0 if args.quick else 1000.0),
-                frame_size=args.frame_size or (32 if args.quick else 48),
+                frame_size=args.frame_size or 32,
                 lr=args.lr, decay_fraction=DECAY_FRACTION,
                 num_classes=args.num_classes,
                 clips_per_class=CLIPS_PER_CLASS[mode], threads=args.threads,
