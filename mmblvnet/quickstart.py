@@ -44,7 +44,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--data-root', default='data/synthetic')
     parser.add_argument('--work-dir', default='work_dirs/quickstart')
     parser.add_argument('--clips-per-class', type=int, default=250)
-    parser.add_argument('--num-classes', type=int, default=6)
+    parser.add_argument('--num-classes', type=int, default=4,
+                        help='even number of classes, whole time-reversed '
+                        'pairs (default 4: moving right/left, down/up; 6 '
+                        'adds rotating clockwise/anticlockwise)')
     parser.add_argument('--epochs', type=int, help='override max_epochs')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
@@ -71,10 +74,14 @@ def demo_config(args: argparse.Namespace, settings: Dict) -> Config:
     use_generated_data(cfg, args.data_root)
     if args.epochs is not None:
         cfg.train_cfg.max_epochs = args.epochs
+        # The decay keeps its length (at most the whole run) and still
+        # ends with the last epoch.
         for scheduler in cfg.param_scheduler:
             if scheduler.type == 'CosineAnnealingLR':
-                scheduler.T_max = max(args.epochs - 1, 1)
-                scheduler.end = max(args.epochs, 2)
+                decay = min(scheduler.end - scheduler.begin, args.epochs)
+                scheduler.begin = args.epochs - decay
+                scheduler.end = args.epochs
+                scheduler.T_max = decay
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     return cfg

@@ -1,6 +1,6 @@
 # CPU demo: bLVNet-TAM-50 (the paper's network, from scratch) on the
 # synthetic temporal videos of mmblvnet.datasets.synthetic, 8 frames
-# (4 big-little pairs) at 64x64. Generate the data first:
+# (4 big-little pairs) at 32x32. Generate the data first:
 #   python -m mmblvnet.datasets.synthetic data/synthetic
 # or run everything with `python -m mmblvnet.quickstart`.
 _base_ = [
@@ -10,8 +10,8 @@ _base_ = [
 
 num_segments = 8
 num_classes = 6
-frame_size = 64
-# At 64x64 activations are small: store the stem's maps rather than
+frame_size = 32
+# At 32x32 activations are small: store the stem's maps rather than
 # recompute them in backward (stem_with_cp), which costs about 10% of a step.
 model = dict(
     backbone=dict(num_segments=num_segments, stem_with_cp=False),
@@ -64,21 +64,28 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='AccMetric')
 test_evaluator = val_evaluator
 
-# From scratch, AdamW with cosine decay learns in minutes on CPU where the
-# paper's SGD recipe (lr 0.05 here) had not started learning after 2 minutes.
+# From scratch, AdamW learns in minutes on CPU where the paper's SGD recipe
+# (lr 0.05 here) had not started learning after 2 minutes. The rate is held
+# constant after a short warm-up: a model needs a few hundred iterations
+# before it starts to use frame order, and a decay over the whole run lowers
+# the rate before then; the cosine decay takes the last quarter. 32x32
+# frames give about 1.7x more iterations per CPU-second than 48x48 and
+# learn the order of the translation pairs sooner in the same time.
 max_epochs = 8
+decay_epochs = 2
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs,
                  val_begin=1, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
-    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4),
+    optimizer=dict(type='AdamW', lr=3e-4, weight_decay=1e-4),
     clip_grad=dict(max_norm=20, norm_type=2))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - 1, eta_min=1e-5,
-         by_epoch=True, begin=1, end=max_epochs, convert_to_iter_based=True)
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
+         end=50),
+    dict(type='CosineAnnealingLR', T_max=decay_epochs, eta_min=1e-5,
+         by_epoch=True, begin=max_epochs - decay_epochs, end=max_epochs,
+         convert_to_iter_based=True)
 ]
 default_hooks = dict(
     logger=dict(interval=20),

@@ -8,8 +8,8 @@ test_pipeline = [
          num_clips={{_base_.num_segments}}, twice_sample=True,
          test_mode=True),
     dict(type='DecordDecode'),
-    dict(type='Resize', scale=(96, 64), keep_ratio=False),
-    dict(type='ThreeCrop', crop_size=64),
+    dict(type='Resize', scale=(48, 32), keep_ratio=False),
+    dict(type='ThreeCrop', crop_size=32),
     dict(type='FormatShape', input_format='NCHW'),
     dict(type='PackActionInputs')
 ]
