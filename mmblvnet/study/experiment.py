@@ -28,6 +28,7 @@ from mmaction.registry import MODELS as MODELS_REGISTRY
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.hub import get_config
+from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 from ..quickstart import repo_config, use_generated_data
@@ -321,7 +322,9 @@ def measure_cost(model_cfg: Config, num_segments: int, size: int,
     latency on one clip of ``num_segments`` frames of ``size`` pixels,
     peak memory on one SGD step over ``train_batch`` such clips.
     """
-    model = MODELS_REGISTRY.build(copy.deepcopy(model_cfg))
+    # Outside a runner: MMAction2's scope resolves the data preprocessor.
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        model = MODELS_REGISTRY.build(copy.deepcopy(model_cfg))
     info = recognizer_complexity(model, (1, num_segments, 3, size, size))
     clip = torch.randn(1, num_segments, 3, size, size)
     latency = interleaved_medians(
