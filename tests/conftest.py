@@ -1,5 +1,6 @@
 import pytest
 import torch
+from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 import mmblvnet  # noqa: F401  (registers the plugin, applies compat)
@@ -10,6 +11,21 @@ torch.set_num_threads(2)
 @pytest.fixture(autouse=True)
 def mmaction_scope():
     init_default_scope('mmaction')
+
+
+@pytest.fixture(autouse=True)
+def no_closed_log_streams():
+    """Drop MMLogger handlers whose stream an earlier test closed.
+
+    MMLogger instances live for the whole session: one created while
+    pytest captured a test's stderr (``capsys``) keeps writing to that
+    capture after the test, and every later log call then prints
+    '--- Logging error ---' into the stderr of whatever test runs.
+    """
+    for logger in MMLogger._instance_dict.values():
+        for handler in list(logger.handlers):
+            if getattr(getattr(handler, 'stream', None), 'closed', False):
+                logger.removeHandler(handler)
 
 
 @pytest.fixture(autouse=True)

@@ -68,7 +68,18 @@ def test_hook_is_silent_where_tuning_does_not_apply(monkeypatch, caplog):
 
 def test_blvnet_configs_ask_for_the_hook():
     assert HOOKS.get('LeanMallocHook') is LeanMallocHook
-    for path in (DEMO, REPO / 'configs' / 'finetune' /
+    for path in (REPO / 'configs' / 'blvnet_tam_r50_8x.py', REPO / 'configs' /
+                 'finetune' /
                  'blvnet-tam_r50_sthv2-pre_1xb8-1x1x16-10e_custom-rgb.py'):
         hooks = Config.fromfile(str(path)).custom_hooks
         assert dict(type='LeanMallocHook') in hooks, path
+
+
+def test_demo_keeps_the_checks_without_the_hook():
+    """At 32x32 the tuning costs step time and saves little memory."""
+    hooks = Config.fromfile(str(DEMO)).custom_hooks
+    base = Config.fromfile(
+        str(REPO / 'configs' / '_base_' / 'models' /
+            'blvnet_tam_r50.py')).custom_hooks
+    assert hooks == [hook for hook in base
+                     if hook != dict(type='LeanMallocHook')]
