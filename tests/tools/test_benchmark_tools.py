@@ -1,4 +1,4 @@
-"""tools/analysis/get_flops.py and tools/analysis/benchmark.py."""
+"""tools/analysis/get_flops.py, benchmark.py and profile_train_step.py."""
 
 import pytest
 import torch
@@ -26,6 +26,26 @@ def test_get_flops_of_paper_config_matches_the_paper(capsys):
     assert info['input_shape'] == (1, 16, 3, 224, 224)
     printed = capsys.readouterr().out
     assert 'Flops: 23.9' in printed and 'Params: 25.0' in printed
+
+
+def test_profile_train_step_times_and_splits_ops_by_shape(capsys):
+    """Two clips of the demo's 8 frames at 32x32: the profiled step runs
+    the last stage's 3x3 convolutions on 1x1 maps as matrix products."""
+    demo = str(REPO / 'configs' / 'demo' /
+               'blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py')
+    result = load_tool('tools/analysis/profile_train_step.py').main(
+        [demo, '--shape', '32', '32', '--batch', '2', '--warmup', '1',
+         '--steps', '1', '--top', '5'])
+    assert len(result['step_s']) == 1 and result['step_s'][0] > 0
+    shapes = {(event.key, str(event.input_shapes))
+              for event in result['averages']}
+    assert not any('convolution' in key and '[8, 512, 1, 1]' in shape
+                   and '[512, 512, 3, 3]' in shape for key, shape in shapes)
+    assert any(key == 'aten::mm' and '[8, 512]' in shape
+               for key, shape in shapes)
+    printed = capsys.readouterr().out
+    assert 'input (2, 8, 3, 32, 32) (N, T, C, H, W)' in printed
+    assert 'ms per training step' in printed
 
 
 def test_short_shape_means_one_clip_of_num_segments_frames():
