@@ -49,12 +49,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def random_batch(model: torch.nn.Module, input_shape: Sequence[int],
-                 num_classes: int) -> Dict:
+def random_batch(input_shape: Sequence[int], num_classes: int) -> Dict:
     """A data batch as a data loader yields it: uint8 frames and labels.
 
     Args:
-        model (nn.Module): The recognizer (its data samples type is used).
         input_shape (Sequence[int]): (N, T, C, H, W) of the whole batch.
         num_classes (int): Labels are drawn from ``range(num_classes)``.
 
@@ -88,7 +86,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     input_shape = list(resolve_input_shape(model, args.shape))
     if args.batch or len(args.shape) != 5:
         input_shape[0] = args.batch or cfg.train_dataloader.batch_size
-    data = random_batch(model, input_shape, cfg.model.cls_head.num_classes)
+    data = random_batch(input_shape, cfg.model.cls_head.num_classes)
     model.train()
 
     def step() -> float:

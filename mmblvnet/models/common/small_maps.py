@@ -40,7 +40,7 @@ def _live_taps(size: int, kernel: int, stride: int, padding: int,
         tuple[int, int, int] | None: ``(first, last, padding)``.
     """
     if size > dilation * (kernel - 1):
-        return None  # every tap reaches the map
+        return None  # a map this large: nothing to gain
     outputs = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
     # Tap j reads position o * stride - padding + j * dilation of output o.
     live = [
