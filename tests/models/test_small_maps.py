@@ -27,10 +27,9 @@ CASES = [
 ]
 
 
-def _conv_and_input(size, kernel, stride, padding, dilation, groups,
-                    bias=True):
-    conv = nn.Conv2d(8, 12, kernel, stride, padding, dilation, groups,
-                     bias=bias).double()
+def _conv_and_input(size, kernel, stride, padding, dilation, groups):
+    conv = nn.Conv2d(8, 12, kernel, stride, padding, dilation,
+                     groups).double()
     x = torch.randn(3, 8, size, size + 1 if size > 2 else size,
                     dtype=torch.double)
     return conv, x
