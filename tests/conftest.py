@@ -3,7 +3,7 @@ import torch
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
-import mmblvnet  # noqa: F401  (registers the plugin, applies compat)
+import mmblvnet  # noqa: F401  (registers the plugin, applies its changes)
 
 torch.set_num_threads(2)
 
