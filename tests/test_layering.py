@@ -20,7 +20,7 @@ ALLOWED = {
     'process_changes': {'models', 'converters', 'engine', 'datasets'},
     'models': set(),
     'converters': {'models'},
-    'engine': {'models', 'converters'},
+    'engine': {'models', 'converters', 'datasets'},
     'datasets': {'models', 'converters'},
     'utils': {'models', 'converters', 'engine', 'datasets'},
     'apis': {'models', 'converters', 'engine', 'datasets', 'utils'},

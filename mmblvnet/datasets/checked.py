@@ -44,13 +44,8 @@ from .annotation import (
     require_entries,
 )
 from .decoding import too_small_reason
-from .pipeline import (
-    DROPPED,
-    NO_FRAMES,
-    TransformFailure,
-    is_decoder,
-    run_transforms,
-)
+from .pipeline import DROPPED, NO_FRAMES, TransformFailure, run_transforms
+from .sampling import is_decoder
 
 BAD_SAMPLE_ACTIONS = ('error', 'skip')
 

@@ -10,6 +10,7 @@ native stderr output is cut to a few lines (:mod:`.decoding`).
 from typing import Optional, Sequence
 
 from .decoding import native_stderr_limited
+from .sampling import is_decoder
 
 # Why a pipeline stopped (TransformFailure.why).
 RAISED, DROPPED, NO_FRAMES = 'raised', 'dropped', 'no frames'
@@ -28,11 +29,6 @@ class TransformFailure(Exception):
         super().__init__(f'{name} {why}')
         self.name = name
         self.why = why
-
-
-def is_decoder(name: str) -> bool:
-    """Whether a transform opens or decodes a video (DecordInit, ...)."""
-    return name.endswith(('Init', 'Decode')) and name != 'RawFrameDecode'
 
 
 def _run_transform(transform, results: dict) -> Optional[dict]:

@@ -47,6 +47,11 @@ class TAMNeck(BaseModule):
         self.impl = impl
         set_impl(self, impl)
 
+    @property
+    def num_segments(self) -> int:
+        """Frames ``T`` per clip (the TAM's)."""
+        return self.tam.num_segments
+
     def forward(self, inputs: Sequence[Tensor],
                 **kwargs) -> Tuple[Tensor, Dict]:
         """Args:
