@@ -119,18 +119,33 @@ def render_frames(label: int, seed: int, style: VideoStyle) -> np.ndarray:
         frames[:, top:top + style.height, left:left + style.width])
 
 
-def _run_ffmpeg(args: Sequence[str], stdin: Optional[bytes] = None) -> None:
-    """Run ``ffmpeg`` quietly; an error names the command and its output."""
+def run_ffmpeg(args: Sequence[str],
+               stdin: Optional[bytes] = None,
+               loglevel: str = 'error') -> str:
+    """Run the ``ffmpeg`` command; an error names the command and its
+    output.
+
+    Args:
+        args (Sequence[str]): Its arguments after the logging options.
+        stdin (bytes, optional): Fed to its standard input.
+        loglevel (str): ffmpeg's ``-loglevel`` (``'info'`` for the
+            summaries of filters such as ``psnr``).
+
+    Returns:
+        str: What it wrote to stderr.
+    """
     if shutil.which('ffmpeg') is None:
         raise OSError('the ffmpeg command is not installed (Debian/Ubuntu: '
                       'apt-get install ffmpeg)')
-    command = ['ffmpeg', '-hide_banner', '-loglevel', 'error', '-nostdin',
+    command = ['ffmpeg', '-hide_banner', '-loglevel', loglevel, '-nostdin',
                *args]
     done = subprocess.run(command, input=stdin, capture_output=True)
+    stderr = done.stderr.decode(errors='replace')
     if done.returncode:
-        message = done.stderr.decode(errors='replace').strip()[-1000:]
         raise RuntimeError(f'{" ".join(command)} failed '
-                           f'(exit {done.returncode}): {message}')
+                           f'(exit {done.returncode}): '
+                           f'{stderr.strip()[-1000:]}')
+    return stderr
 
 
 def encode_video(frames: np.ndarray, path: str, fps: int,
@@ -148,7 +163,7 @@ def encode_video(frames: np.ndarray, path: str, fps: int,
     height, width = frames.shape[1:3]
     stem, extension = osp.splitext(path)
     partial = f'{stem}.partial{extension}'
-    _run_ffmpeg([
+    run_ffmpeg([
         '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', f'{width}x{height}',
         '-r', str(fps), '-i', '-', *codec_args, '-an', '-y', partial
     ], stdin=np.ascontiguousarray(frames).tobytes())
