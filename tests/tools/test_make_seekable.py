@@ -109,6 +109,7 @@ def test_the_same_list_reads_the_copy_with_both_decoders(tool, styled_root,
                          ('TorchCodecInit', 'TorchCodecDecode')):
         pipeline = [dict(t) for t in PIPELINE]
         pipeline[0]['type'], pipeline[2]['type'] = init, decode
+        pipeline[1]['test_mode'] = True  # the same indices for both
         data = DATASETS.build(dict(
             type='VideoDataset', ann_file=list_file, test_mode=True,
             data_prefix=dict(video=str(tmp_path / 'out')), pipeline=pipeline))
