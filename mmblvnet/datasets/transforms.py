@@ -9,13 +9,17 @@ sampled indices are the same::
     dict(type='SampleFrames', clip_len=1, num_clips=16),
     dict(type='TorchCodecDecode'),    # was dict(type='DecordDecode')
 
-Why it is faster: ``DecordDecode(mode='accurate')`` reaches every sampled
-frame by decoding from the keyframe before it, once per frame, so a clip
-of a long-GOP H.264 video decodes the same frames many times over.
-``TorchCodecDecode`` asks for the sorted, distinct indices in one call,
-and the decoder moves forward through the file, seeking only where that
-skips frames. The returned frames are the same (RGB, uint8, the sampled
-order, repeats included).
+What decides the speed: a decoder reaches a frame by decoding every frame
+from the keyframe before it. In a long-GOP video (a keyframe every 250
+frames, as Kinetics is stored) a clip spread over the whole video needs
+most of its frames decoded, whichever decoder runs; after
+``tools/data/make_seekable.py`` (a keyframe every frame, or every few)
+only the sampled ones. ``TorchCodecDecode`` asks for the sorted, distinct
+indices one at a time in increasing order, so the decoder moves forward
+and seeks only where that skips frames, and returns the frames in the
+sampled order, repeats included (RGB, uint8, as ``DecordDecode``).
+``tools/analysis/bench_pipeline.py`` measures both decoders on the same
+videos (docs/benchmarks.md).
 
 The decoder is opened for each sample in ``TorchCodecInit.transform``
 (never in ``__init__``: a decoder made before DataLoader workers fork does
@@ -121,8 +125,8 @@ class TorchCodecInit(BaseTransform):
 class TorchCodecDecode(BaseTransform):
     """Decode the sampled frames (the counterpart of ``DecordDecode``).
 
-    The sorted distinct indices are decoded in one pass; the frames are
-    returned in the sampled order, repeated indices repeated.
+    The sorted distinct indices are decoded in one forward pass; the
+    frames are returned in the sampled order, repeated indices repeated.
 
     Required Keys:
 
@@ -156,9 +160,14 @@ class TorchCodecDecode(BaseTransform):
             frame_inds = frame_inds.reshape(-1)
             results['frame_inds'] = frame_inds
         distinct, order = np.unique(frame_inds, return_inverse=True)
-        frames = decoder.get_frames_at(distinct.tolist()).data.cpu().numpy()
+        # One frame at a time in increasing order: the decoder moves
+        # forward and seeks only where that skips a keyframe (torchcodec
+        # 0.13's batch call, get_frames_at, took longer for the same
+        # frames).
+        frames = [decoder.get_frame_at(int(i)).data.cpu().numpy()
+                  for i in distinct]
         results['video_reader'] = None
-        imgs = list(frames[order.reshape(-1)])
+        imgs = [frames[i] for i in order.reshape(-1)]
         results['imgs'] = imgs
         results['original_shape'] = imgs[0].shape[:2]
         results['img_shape'] = imgs[0].shape[:2]
