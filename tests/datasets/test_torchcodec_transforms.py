@@ -12,6 +12,7 @@ from mmengine.dataset import Compose, pseudo_collate
 from torch.utils.data import DataLoader
 
 from mmblvnet.datasets import BadSampleError
+from mmblvnet.datasets.seekable import codec_args
 from mmblvnet.datasets.video_styles import (
     STYLES,
     encode_video,
@@ -167,3 +168,23 @@ def test_avi_with_b_frames_decord_and_torchcodec_are_wrong_ffmpeg_right(
     assert found['DecordInit'][:4] == indices[:4].tolist()
     wrong = [i != j for i, j in zip(found['DecordInit'], indices)]
     assert wrong[4:] == [True] * 4
+
+
+def test_avi_re_encoded_for_seeking_torchcodec_right_decord_frame_0(
+        tmp_path):
+    """docs/data.md: the same AVI after make_seekable's re-encode (H.264,
+    all-intra, no B-frames, same name): torchcodec returns the right
+    frames, decord frame 0 for every index."""
+    source = render_frames(
+        1, 0, dataclasses.replace(STYLES['avi'].scaled(0.25), seconds=2))
+    path = tmp_path / 'intra.avi'
+    encode_video(source, str(path), 30, codec_args(str(path), 1, None))
+    indices = np.array([3, 10, 17, 24, 31, 38, 45, 52])
+    found = {}
+    for init, decode in (DECORD, TORCHCODEC):
+        results = TRANSFORMS.build(dict(type=init))(dict(filename=str(path)))
+        results['frame_inds'] = indices
+        imgs = TRANSFORMS.build(dict(type=decode))(results)['imgs']
+        found[init] = nearest_source_frame(np.stack(imgs), source)
+    assert found['TorchCodecInit'] == indices.tolist()
+    assert found['DecordInit'] == [0] * len(indices)

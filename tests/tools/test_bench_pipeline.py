@@ -24,6 +24,9 @@ def test_quick_bench_reports_both_decoders_models_and_workers(
         (videos[1], 'stock'), (videos[1], 'torchcodec')]
     for row in rows:
         assert row['same_frames'] is True
+        # 16 sampled frames of 75 (Kinetics) or 24 (SSv2), one keyframe:
+        # everything up to the last sampled frame is decoded.
+        assert 16 <= row['frames_to_decode'] <= 75
         assert row['clips_per_s_per_worker'] > 0
         prefix = 'Decord' if row['decoder'] == 'stock' else 'TorchCodec'
         assert list(row['transforms_ms'])[:3] == [

@@ -16,7 +16,10 @@ docs/data.md), the tool measures:
 - per transform: the median time per clip over ``--samples`` samples in
   this process, on ``--threads`` torch threads; every decoder sees the
   same samples with the same random draws, and the table says whether
-  the decoded frames were identical to the first decoder's;
+  the decoded frames were identical to the first decoder's, and how many
+  frames a decoder must decode per clip at least to return the sampled
+  ones (from the keyframe before each; read from the file's packets),
+  which bounds what any decoder can gain on that file;
 - the data set's clips/s through a real ``DataLoader`` with ``--workers``
   workers (one torch and OpenCV thread each) and the split's batch size,
   over ``--batches`` batches after a first one (worker start-up), and
@@ -62,6 +65,7 @@ from mmengine.utils import ProgressBar
 from torch.utils.data import DataLoader
 
 from mmblvnet.datasets.pipeline import run_transforms
+from mmblvnet.datasets.seekable import frames_to_decode, keyframe_indices
 from mmblvnet.utils.profiling import TrainStep, inference, interleaved_medians
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -166,9 +170,11 @@ def _frames_digest(results: dict) -> str:
 
 
 def time_transforms(dataset, samples: int,
-                    bar: ProgressBar) -> Tuple[Dict[str, float], List[str]]:
-    """Median ms per clip of each transform, and a digest of each
-    sample's output frames.
+                    bar: ProgressBar) -> Tuple[Dict[str, float], List[str],
+                                               Optional[float]]:
+    """Median ms per clip of each transform, a digest of each sample's
+    output frames and, for videos, the median number of frames a decoder
+    must decode per clip (:func:`frames_to_decode`, from the keyframes).
 
     Sample ``i`` runs after seeding numpy's and Python's generators with
     ``i``, so every decoder variant samples the same frame indices and
@@ -176,28 +182,38 @@ def time_transforms(dataset, samples: int,
 
     Returns:
         tuple: ``{'1 SampleFrames': ms, ...}`` in pipeline order (with a
-        ``'total'``) and one digest per sample.
+        ``'total'``), one digest per sample and the frames to decode (None
+        for frame folders).
     """
     transforms = dataset.pipeline.transforms
     times = [[] for _ in transforms]
-    digests = []
+    digests, decoded, keyframes = [], [], {}
     # One untimed sample first (lazy imports, first allocations).
     for i in range(-1, samples):
         np.random.seed(i % len(dataset))
         random.seed(i % len(dataset))
         seconds = []
-        results = run_transforms(
-            transforms, dataset.get_data_info(i % len(dataset)), seconds)
+        # MMAction2's transforms fill in this dict (the packing one
+        # returns a new one), so it keeps the sampled frame indices.
+        info = dataset.get_data_info(i % len(dataset))
+        results = run_transforms(transforms, info, seconds)
         if i < 0:
             continue
         for column, value in zip(times, seconds):
             column.append(value)
         digests.append(_frames_digest(results))
+        path = info.get('filename')
+        if path is not None:
+            if path not in keyframes:
+                keyframes[path] = keyframe_indices(path)
+            decoded.append(frames_to_decode(keyframes[path],
+                                            info['frame_inds']))
         bar.update()
     medians = {f'{i} {type(t).__name__}': 1e3 * statistics.median(column)
                for i, (t, column) in enumerate(zip(transforms, times))}
     medians['total'] = sum(medians.values())
-    return medians, digests
+    return medians, digests, (statistics.median(decoded) if decoded
+                              else None)
 
 
 def loader_rate(dataset, batch_size: int, workers: int, batches: int,
@@ -266,10 +282,12 @@ def measure(args: argparse.Namespace) -> Dict:
              for key, dataset in datasets.items()}
     rows, first_digests = [], {}
     for (name, decoder), dataset in datasets.items():
-        transforms, digests = time_transforms(dataset, args.samples, bar)
+        transforms, digests, decoded = time_transforms(dataset,
+                                                       args.samples, bar)
         first_digests.setdefault(name, digests)
         rows.append(dict(
             videos=name, decoder=decoder, transforms_ms=transforms,
+            frames_to_decode=decoded,
             same_frames=digests == first_digests[name],
             loader_clips_per_s=rates[name, decoder],
             clips_per_s_per_worker=rates[name, decoder] / max(
@@ -301,15 +319,18 @@ def format_report(report: Dict) -> str:
         f"{report['batch_size']}; models: batch {report['model_batch']}, "
         f"{report['frames']} frames at {report['size']} px, "
         f"{report['threads']} thread(s); {report['cpu_count']} CPUs.", '',
-        '| videos | decoder | same frames | decode+pipeline ms/clip '
-        '(1 thread) | clips/s per worker | vs first row | workers needed '
+        '| videos | decoder | same frames | frames to decode per clip '
+        '(at least) | decode+pipeline ms/clip (1 thread) | clips/s per '
+        'worker | vs first row | workers needed '
         f"({labels['blvnet']} / {labels['tsm']} training) |",
-        '| --- | --- | --- | --- | --- | --- | --- |']
+        '| --- | --- | --- | --- | --- | --- | --- | --- |']
     for row in report['pipelines']:
         needed = row['workers_needed']
+        decoded = row['frames_to_decode']
         lines.append(
             f"| {row['videos']} | {row['decoder']} | "
             f"{'yes' if row['same_frames'] else 'NO'} | "
+            f"{'-' if decoded is None else f'{decoded:g}'} | "
             f"{row['transforms_ms']['total']:.1f} | "
             f"{row['clips_per_s_per_worker']:.1f} | "
             f"{row['clips_per_s_per_worker'] / base:.2f}x | "
