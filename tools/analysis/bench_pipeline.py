@@ -71,6 +71,7 @@ from mmblvnet.utils.profiling import TrainStep, inference, interleaved_medians
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmark import (  # noqa: E402  (the sibling script's builders)
     build_models,
+    check_device,
     model_labels,
     random_clips,
 )
@@ -259,6 +260,7 @@ def model_rates(args: argparse.Namespace,
 
 def measure(args: argparse.Namespace) -> Dict:
     """Every number of the report (see the module docstring)."""
+    check_device(args.device)  # before minutes of data loading
     cfg = Config.fromfile(args.config)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     loader_cfg = cfg[f'{args.split}_dataloader']
