@@ -14,8 +14,10 @@ pipeline with ``DecordInit``/``DecordDecode`` replaced by
 docs/data.md), the tool measures:
 
 - per transform: the median time per clip over ``--samples`` samples in
-  this process, on ``--threads`` torch threads; every decoder sees the
-  same samples with the same random draws, and the table says whether
+  this process, on ``--threads`` torch threads, the variants taking turns
+  sample by sample (a change in the load of a shared machine hits all of
+  them alike); every decoder sees the same samples with the same random
+  draws, and the table says whether
   the decoded frames were identical to the first decoder's, and how many
   frames a decoder must decode per clip at least to return the sampled
   ones (from the keyframe before each; read from the file's packets),
@@ -23,7 +25,9 @@ docs/data.md), the tool measures:
 - the data set's clips/s through a real ``DataLoader`` with ``--workers``
   workers (one torch and OpenCV thread each) and the split's batch size,
   over ``--batches`` batches after a first one (worker start-up), and
-  that rate per worker.
+  that rate per worker (the variants' DataLoaders run one after another,
+  before anything is decoded in this process: workers forked from a
+  process that has decoded can deadlock).
 
 Beside them it measures bLVNet-TAM-50 ``frames/2``x2 and MMAction2's
 TSM-R50 ``frames``f (built by ``tools/analysis/benchmark.py``, random
@@ -170,51 +174,68 @@ def _frames_digest(results: dict) -> str:
         results['inputs'].numpy()).tobytes()).hexdigest()
 
 
-def time_transforms(dataset, samples: int,
-                    bar: ProgressBar) -> Tuple[Dict[str, float], List[str],
-                                               Optional[float]]:
-    """Median ms per clip of each transform, a digest of each sample's
-    output frames and, for videos, the median number of frames a decoder
-    must decode per clip (:func:`frames_to_decode`, from the keyframes).
+def _run_sample(dataset, index: int,
+                keyframes: Dict[str, np.ndarray]) -> Dict:
+    """Sample ``index`` through the pipeline after seeding numpy's and
+    Python's generators with it: its transform times, a digest of its
+    frames and, for a video, the frames to decode."""
+    index %= len(dataset)
+    np.random.seed(index)
+    random.seed(index)
+    seconds = []
+    # MMAction2's transforms fill in this dict (the packing one returns a
+    # new one), so it keeps the sampled frame indices.
+    info = dataset.get_data_info(index)
+    results = run_transforms(dataset.pipeline.transforms, info, seconds)
+    path, decoded = info.get('filename'), None
+    if path is not None:
+        if path not in keyframes:
+            keyframes[path] = keyframe_indices(path)
+        decoded = frames_to_decode(keyframes[path], info['frame_inds'])
+    return dict(seconds=seconds, digest=_frames_digest(results),
+                decoded=decoded)
 
-    Sample ``i`` runs after seeding numpy's and Python's generators with
-    ``i``, so every decoder variant samples the same frame indices and
-    crops.
+
+def time_transforms(datasets: Dict[Tuple[str, str], object], samples: int,
+                    bar: ProgressBar) -> Dict[Tuple[str, str], Dict]:
+    """Per data set variant: the median ms per clip of each transform, a
+    digest of each sample's output frames and, for videos, the median
+    number of frames a decoder must decode per clip
+    (:func:`frames_to_decode`, from the keyframes).
+
+    The variants take turns sample by sample, so a change in the load of
+    a shared machine hits all of them alike; sample ``i`` of every variant
+    draws the same frame indices and crops (see :func:`_run_sample`). One
+    untimed sample of each goes first (lazy imports, first allocations).
 
     Returns:
-        tuple: ``{'1 SampleFrames': ms, ...}`` in pipeline order (with a
-        ``'total'``), one digest per sample and the frames to decode (None
-        for frame folders).
+        dict: Per variant ``transforms_ms`` (``{'1 SampleFrames': ms,
+        ...}`` in pipeline order, with a ``'total'``), ``digests`` and
+        ``frames_to_decode`` (None for frame folders).
     """
-    transforms = dataset.pipeline.transforms
-    times = [[] for _ in transforms]
-    digests, decoded, keyframes = [], [], {}
-    # One untimed sample first (lazy imports, first allocations).
+    keyframes = {}
+    runs = {key: [] for key in datasets}
     for i in range(-1, samples):
-        np.random.seed(i % len(dataset))
-        random.seed(i % len(dataset))
-        seconds = []
-        # MMAction2's transforms fill in this dict (the packing one
-        # returns a new one), so it keeps the sampled frame indices.
-        info = dataset.get_data_info(i % len(dataset))
-        results = run_transforms(transforms, info, seconds)
-        if i < 0:
-            continue
-        for column, value in zip(times, seconds):
-            column.append(value)
-        digests.append(_frames_digest(results))
-        path = info.get('filename')
-        if path is not None:
-            if path not in keyframes:
-                keyframes[path] = keyframe_indices(path)
-            decoded.append(frames_to_decode(keyframes[path],
-                                            info['frame_inds']))
-        bar.update()
-    medians = {f'{i} {type(t).__name__}': 1e3 * statistics.median(column)
-               for i, (t, column) in enumerate(zip(transforms, times))}
-    medians['total'] = sum(medians.values())
-    return medians, digests, (statistics.median(decoded) if decoded
-                              else None)
+        for key, dataset in datasets.items():
+            run = _run_sample(dataset, i, keyframes)
+            if i >= 0:
+                runs[key].append(run)
+                bar.update()
+    report = {}
+    for key, dataset in datasets.items():
+        columns = zip(*(run['seconds'] for run in runs[key]))
+        medians = {
+            f'{i} {type(t).__name__}': 1e3 * statistics.median(column)
+            for i, (t, column) in enumerate(
+                zip(dataset.pipeline.transforms, columns))}
+        medians['total'] = sum(medians.values())
+        decoded = [run['decoded'] for run in runs[key]
+                   if run['decoded'] is not None]
+        report[key] = dict(
+            transforms_ms=medians,
+            digests=[run['digest'] for run in runs[key]],
+            frames_to_decode=statistics.median(decoded) if decoded else None)
+    return report
 
 
 def loader_rate(dataset, batch_size: int, workers: int, batches: int,
@@ -282,18 +303,18 @@ def measure(args: argparse.Namespace) -> Dict:
     rates = {key: loader_rate(dataset, loader_cfg.batch_size, args.workers,
                               args.batches, bar)
              for key, dataset in datasets.items()}
-    rows, first_digests = [], {}
-    for (name, decoder), dataset in datasets.items():
-        transforms, digests, decoded = time_transforms(dataset,
-                                                       args.samples, bar)
-        first_digests.setdefault(name, digests)
+    timed = time_transforms(datasets, args.samples, bar)
+    rows = []
+    for (name, decoder), result in timed.items():
+        rate = rates[name, decoder]
         rows.append(dict(
-            videos=name, decoder=decoder, transforms_ms=transforms,
-            frames_to_decode=decoded,
-            same_frames=digests == first_digests[name],
-            loader_clips_per_s=rates[name, decoder],
-            clips_per_s_per_worker=rates[name, decoder] / max(
-                1, args.workers)))
+            videos=name, decoder=decoder,
+            transforms_ms=result['transforms_ms'],
+            frames_to_decode=result['frames_to_decode'],
+            same_frames=result['digests'] == timed[
+                name, decoders[0]]['digests'],
+            loader_clips_per_s=rate,
+            clips_per_s_per_worker=rate / max(1, args.workers)))
     sys.stderr.write('\n')
     model_batch = args.model_batch or (
         loader_cfg.batch_size if args.device == 'cuda' else 1)
