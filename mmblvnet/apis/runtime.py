@@ -13,12 +13,19 @@ are the mean of the per-view logits (the head is linear), and the head's
 model is built.
 """
 import ast
-from typing import Dict, Optional
+import os.path as osp
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
 
 from .export import INPUT_NAME, OUTPUT_NAME
+from .recognize import (
+    NamedErrorPipeline,
+    check_sampled_frames,
+    check_video,
+    video_test_pipeline,
+)
 
 BACKENDS = ('onnxruntime', 'openvino')
 _REQUIRED_METADATA = ('mean', 'std', 'num_segments', 'num_classes')
@@ -32,7 +39,13 @@ def read_metadata(path: str) -> Dict[str, str]:
             needs (it was not written by ``export_onnx.py``).
     """
     import onnx
-    model = onnx.load(path, load_external_data=False)
+    if not osp.isfile(path):
+        raise FileNotFoundError(2, 'no such ONNX file', path)
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception as error:  # protobuf's DecodeError and kin
+        raise ValueError(f'{path}: not an ONNX model ({type(error).__name__}'
+                         f': {error})') from error
     metadata = {prop.key: prop.value for prop in model.metadata_props}
     missing = [key for key in _REQUIRED_METADATA if key not in metadata]
     if missing:
@@ -168,3 +181,26 @@ class RuntimeRecognizer:
         """
         return torch.from_numpy(
             self.merge_views(self.logits(self.clips(inputs))))
+
+
+def runtime_video_scores(recognizer: RuntimeRecognizer,
+                         test_pipeline: Sequence[dict],
+                         video: str) -> torch.Tensor:
+    """Class scores of a video file, as :func:`.recognize.video_scores`
+    gives them, from an exported model: the config's test pipeline (read
+    as ``inference_recognizer`` reads a file) and the ONNX graph.
+
+    Args:
+        recognizer (RuntimeRecognizer): The exported model.
+        test_pipeline (Sequence[dict]): The config's ``test_pipeline``.
+        video (str): Video file.
+
+    Returns:
+        torch.Tensor: Scores of shape (num_classes, ).
+    """
+    check_video(video)
+    check_sampled_frames(test_pipeline, recognizer.num_segments)
+    pipeline = NamedErrorPipeline(video_test_pipeline(test_pipeline))
+    data = pipeline(dict(filename=video, label=-1, start_index=0,
+                         modality='RGB'))
+    return recognizer.scores(data['inputs'])
