@@ -38,8 +38,10 @@ def inferencer_scores(config, checkpoint, clip):
 
 @pytest.mark.parametrize('name', [
     'blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py',
-    'blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rawframes.py',
-    'tsn-tamneck_r50_1xb8-1x1x8-8e_synthetic-rgb.py',
+    pytest.param('blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rawframes.py',
+                 marks=pytest.mark.slow),
+    pytest.param('tsn-tamneck_r50_1xb8-1x1x8-8e_synthetic-rgb.py',
+                 marks=pytest.mark.slow),
 ])
 def test_inferencer_gives_the_checked_inference_scores(
         name, synthetic_root, tmp_path):

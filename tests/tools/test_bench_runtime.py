@@ -9,6 +9,7 @@ tool = load_tool('tools/deployment/bench_runtime.py')
 RUNTIMES = tool.RUNTIMES
 
 
+@pytest.mark.slow
 def test_quick_run_times_every_runtime_with_ratios(tmp_path, capsys):
     out = tmp_path / 'report.md'
     report = tool.main(['--quick', '--size', '32', '--frames', '4',
@@ -43,3 +44,11 @@ def test_runtimes_must_include_pytorch(capsys):
     with pytest.raises(SystemExit):
         tool.parse_args(['--runtimes', 'ort-fp32'])
     assert 'must include pytorch' in capsys.readouterr().err
+
+
+def test_a_subset_of_runtimes_gets_its_own_columns(capsys):
+    report = tool.main(['--quick', '--size', '32', '--frames', '2',
+                        '--batch-sizes', '1', '--num-classes', '3',
+                        '--runtimes', 'pytorch', 'openvino-fp32'])
+    assert '| model | batch | pytorch | openvino-fp32 |' in report
+    assert 'ort-int8' not in report

@@ -108,11 +108,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def export_models(models: Dict[str, torch.nn.Module],
                   args: argparse.Namespace,
                   folder: str) -> Dict[str, Dict[str, str]]:
-    """fp32 and int8 ONNX files of each model in ``folder``.
+    """fp32 ONNX files of each model in ``folder``, and int8 ones when
+    an int8 runtime is timed.
 
     Returns:
-        dict: ``{model: {'fp32': path, 'int8': path}}``.
+        dict: ``{model: {'fp32': path[, 'int8': path]}}``.
     """
+    int8_timed = any(r.endswith('-int8') for r in args.runtimes)
     clip_shape = (args.frames, 3, args.size, args.size)
     generator = torch.Generator().manual_seed(1)
     files = {}
@@ -120,10 +122,12 @@ def export_models(models: Dict[str, torch.nn.Module],
         fp32, int8 = f'{folder}/{name}.onnx', f'{folder}/{name}.int8.onnx'
         export_onnx(model, clip_shape, fp32,
                     onnx_metadata(model, args.frames))
-        clips = (torch.randn(1, *clip_shape, generator=generator).numpy()
-                 for _ in range(args.calib_clips))
-        quantize_int8(fp32, int8, clips)
-        files[name] = dict(fp32=fp32, int8=int8)
+        files[name] = dict(fp32=fp32)
+        if int8_timed:
+            clips = (torch.randn(1, *clip_shape, generator=generator).numpy()
+                     for _ in range(args.calib_clips))
+            quantize_int8(fp32, int8, clips)
+            files[name]['int8'] = int8
     return files
 
 

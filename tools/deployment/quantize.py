@@ -85,7 +85,11 @@ def default_out(model: str) -> str:
 
 def held_out_list(args: argparse.Namespace, cfg: Config) -> str:
     """The ``--test`` list, or the config's; never the calibration list."""
-    test = args.test or cfg.test_dataloader.dataset.ann_file
+    test = args.test or (cfg.get('test_dataloader') or {}).get(
+        'dataset', {}).get('ann_file')
+    if not test:
+        raise ValueError('the config has no test_dataloader.dataset.'
+                         'ann_file; give the held-out list with --test')
     if osp.realpath(test) == osp.realpath(args.calib):
         raise ValueError(f'--calib {args.calib} is also the held-out test '
                          'list; calibrate on other clips (e.g. the '
