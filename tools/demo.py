@@ -149,7 +149,7 @@ def runtime_scorer(args) -> Scorer:
     recognizer = RuntimeRecognizer(
         args.checkpoint, args.backend, args.threads,
         cfg.model.cls_head.get('average_clips', None))
-    check_sampled_frames(cfg.test_pipeline, recognizer.num_segments)
+    check_sampled_frames(cfg.test_pipeline, recognizer.clip_frames)
     return Scorer(
         recognizer.num_classes, cfg.test_pipeline,
         lambda video: runtime_video_scores(recognizer, cfg.test_pipeline,

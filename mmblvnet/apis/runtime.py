@@ -19,6 +19,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from ..datasets.sampling import ClipFrames
 from .export import INPUT_NAME, OUTPUT_NAME
 from .recognize import (
     NamedErrorPipeline,
@@ -125,6 +126,11 @@ class RuntimeRecognizer:
         self.average_clips = average_clips
         self._run = _RUNNERS[backend](path, threads)
 
+    @property
+    def clip_frames(self) -> ClipFrames:
+        """``num_segments`` of the file, named for error messages."""
+        return ClipFrames(self.num_segments, f"{self.path}'s num_segments")
+
     def logits(self, clips: np.ndarray) -> np.ndarray:
         """Run the graph.
 
@@ -199,7 +205,7 @@ def runtime_video_scores(recognizer: RuntimeRecognizer,
         torch.Tensor: Scores of shape (num_classes, ).
     """
     check_video(video)
-    check_sampled_frames(test_pipeline, recognizer.num_segments)
+    check_sampled_frames(test_pipeline, recognizer.clip_frames)
     pipeline = NamedErrorPipeline(video_test_pipeline(test_pipeline))
     data = pipeline(dict(filename=video, label=-1, start_index=0,
                          modality='RGB'))

@@ -94,3 +94,12 @@ def test_runtime_backend_errors_name_the_file(deployed, tmp_path, capsys):
                       'openvino'])
     assert code == 1
     assert 'missing.onnx: no such ONNX file' in capsys.readouterr().err
+
+
+def test_runtime_backend_checks_the_sampled_frames(deployed, capsys):
+    code = run_demo(deployed, 'onnxruntime', '--cfg-options',
+                    'test_pipeline.1.num_clips=4')
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {deployed['onnx']}'s num_segments=8, "
+                          'but test_pipeline'), err
