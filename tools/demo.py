@@ -3,7 +3,7 @@
     python tools/demo.py VIDEO CONFIG CHECKPOINT [--label-map FILE]
         [--top-k 5] [--device cpu] [--out-filename OUT.mp4] [--fps FPS]
         [--window SECONDS [--stride SECONDS]] [--cfg-options K=V ...]
-        [--debug]
+        [--backend pytorch|onnxruntime|openvino] [--threads N] [--debug]
 
 Without ``--window``: one clip sampled from the whole video by the
 config's ``test_pipeline`` (MMAction2's ``inference_recognizer``; a
@@ -19,6 +19,13 @@ Ctrl-C), the real-time factor (processing time / video duration).
 ``--out-filename`` writes every frame with the labels of the window that
 ends with it. A progress bar goes to stderr when stdout is not a terminal.
 
+``--backend onnxruntime`` or ``openvino`` runs an exported model instead:
+CHECKPOINT is then the ``.onnx`` file of ``tools/deployment/export_onnx.py``
+(or its int8 version of ``quantize.py``); only the config's test pipeline
+runs in Python (no MMAction2 model is built), and the scores are those of
+PyTorch within the export's tolerance. Without ``--window`` the
+real-time factor of the whole run (model load excluded) goes to stderr.
+
 Labels are class indices unless ``--label-map`` (one name per line) is
 given. User errors (a missing, empty or undecodable video, a missing,
 empty, truncated or foreign checkpoint, a label map of another length than
@@ -31,17 +38,24 @@ import argparse
 import logging
 import sys
 import time
+from typing import Callable, NamedTuple, Sequence
 
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
 from mmengine.utils import ProgressBar
 
 from mmblvnet.apis.recognize import (
+    check_sampled_frames,
     format_predictions,
     init_checked_recognizer,
     load_label_map,
     top_k,
     video_scores,
+)
+from mmblvnet.apis.runtime import (
+    BACKENDS,
+    RuntimeRecognizer,
+    runtime_video_scores,
 )
 from mmblvnet.apis.stream import (
     FramePipeline,
@@ -63,7 +77,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         'video', help='video file; with --window also a camera index (0) '
         'or a stream URL')
     parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'checkpoint', help='checkpoint file; the .onnx file with --backend '
+        'onnxruntime|openvino')
     parser.add_argument('--label-map',
                         help='class names, one per line in class order')
     parser.add_argument('--top-k', type=int, default=5,
@@ -76,6 +92,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--fps', type=float,
         help='frame rate of a source that reports none (default 25) and '
         'of the output video (default: the source\'s)')
+    parser.add_argument('--backend', choices=('pytorch', *BACKENDS),
+                        default='pytorch',
+                        help='run the PyTorch model (default) or an '
+                        'exported ONNX file in onnxruntime or openvino')
+    parser.add_argument('--threads', type=int,
+                        help='CPU threads of the onnxruntime/openvino '
+                        'backend (default: the runtime\'s)')
     parser.add_argument('--window', type=float,
                         help='slide a window of this many seconds')
     parser.add_argument(
@@ -97,12 +120,55 @@ def logs_to_stderr() -> None:
             handler.setStream(sys.stderr)
 
 
-def whole_video(model, args, names) -> None:
+class Scorer(NamedTuple):
+    """What the modes need of a backend."""
+    num_classes: int
+    test_pipeline: Sequence[dict]
+    video: Callable  # video file -> scores (num_classes, )
+    frames: Callable  # (FramePipeline, frames) -> scores (num_classes, )
+
+
+def pytorch_scorer(args) -> Scorer:
+    model = init_checked_recognizer(args.config, args.checkpoint,
+                                    args.device, args.cfg_options)
+    return Scorer(model.cls_head.num_classes, model.cfg.test_pipeline,
+                  lambda video: video_scores(model, video),
+                  lambda pipeline, frames: clip_scores(model, pipeline,
+                                                       frames))
+
+
+def runtime_scorer(args) -> Scorer:
+    """An exported model; the config gives only the test pipeline and
+    the head's ``average_clips``."""
+    if args.device != 'cpu':
+        raise ValueError(f'--device {args.device}: --backend '
+                         f'{args.backend} runs on the CPU; leave --device')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    recognizer = RuntimeRecognizer(
+        args.checkpoint, args.backend, args.threads,
+        cfg.model.cls_head.get('average_clips', None))
+    check_sampled_frames(cfg.test_pipeline, recognizer.clip_frames)
+    return Scorer(
+        recognizer.num_classes, cfg.test_pipeline,
+        lambda video: runtime_video_scores(recognizer, cfg.test_pipeline,
+                                           video),
+        lambda pipeline, frames: recognizer.scores(
+            pipeline(frames)['inputs']))
+
+
+def whole_video(scorer: Scorer, args, names) -> None:
     """Top-k of one clip of the video; optionally the labelled video."""
-    scores = video_scores(model, args.video)
+    started = time.perf_counter()
+    scores = scorer.video(args.video)
+    seconds = time.perf_counter() - started
     print(format_predictions(top_k(scores, args.top_k), names))
+    source = VideoSource(args.video, args.fps)
+    if source.num_frames:
+        print(real_time_factor(seconds, source.num_frames, source.fps),
+              file=sys.stderr)
     if args.out_filename:
-        source = VideoSource(args.video, args.fps)
         sink = VideoSink(args.out_filename, args.fps or source.fps)
         try:
             sink.write(LabelPainter(names, args.top_k)(list(source), scores))
@@ -118,13 +184,13 @@ def _window_frames(seconds: float, fps: float, option: str) -> int:
     return frames
 
 
-def windows(model, args, names) -> None:
+def windows(scorer: Scorer, args, names) -> None:
     """Sliding windows over a long video, a camera or a stream."""
     source = VideoSource(args.video, args.fps)
     fps = source.fps
     window = _window_frames(args.window, fps, '--window')
     stride = _window_frames(args.stride or args.window / 2, fps, '--stride')
-    pipeline = FramePipeline(model.cfg.test_pipeline)
+    pipeline = FramePipeline(scorer.test_pipeline)
     sink = VideoSink(args.out_filename, args.fps or fps) \
         if args.out_filename else None
     painter = LabelPainter(names, args.top_k) if sink else None
@@ -135,7 +201,7 @@ def windows(model, args, names) -> None:
         for start, frames, new_frames in sliding_windows(source, window,
                                                          stride):
             if frames:
-                scores = clip_scores(model, pipeline, frames)
+                scores = scorer.frames(pipeline, frames)
                 (label, score), = top_k(scores, 1)
                 print(f'{start / fps:.2f}-{(start + len(frames)) / fps:.2f}:'
                       f' {names[label]} {score:.4f}', flush=True)
@@ -160,13 +226,13 @@ def run(argv) -> int:
     if args.top_k < 1:
         raise ValueError(f'--top-k must be at least 1, got {args.top_k}')
     logs_to_stderr()
-    model = init_checked_recognizer(args.config, args.checkpoint,
-                                    args.device, args.cfg_options)
-    names = load_label_map(args.label_map, model.cls_head.num_classes)
+    scorer = (pytorch_scorer if args.backend == 'pytorch' else
+              runtime_scorer)(args)
+    names = load_label_map(args.label_map, scorer.num_classes)
     if args.window is None:
-        whole_video(model, args, names)
+        whole_video(scorer, args, names)
     else:
-        windows(model, args, names)
+        windows(scorer, args, names)
     return 0
 
 

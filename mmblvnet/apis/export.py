@@ -15,7 +15,7 @@ paths, so it also pins the two paths to each other.
 import math
 import os
 import os.path as osp
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -27,6 +27,8 @@ from ..utils.complexity import RecognizerForward
 INPUT_NAME = 'clips'
 OUTPUT_NAME = 'logits'
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+# Ops whose weight (input 1) int8 quantizers need as a stored constant.
+_WEIGHTED_OPS = ('Conv', 'Gemm')
 
 
 def _draw_parameters_(model: nn.Module, generator: torch.Generator) -> None:
@@ -127,7 +129,9 @@ def export_onnx(model: nn.Module,
         metadata (dict, optional): ``metadata_props`` of the file.
 
     Raises:
-        RuntimeError: If the exporter wrote anything besides ``path``.
+        RuntimeError: If the exporter wrote anything besides ``path``, or
+            a convolution or linear weight is computed in the graph
+            instead of stored (see :func:`computed_weights`).
     """
     folder = osp.dirname(osp.abspath(path))
     before = set(os.listdir(folder))
@@ -148,6 +152,36 @@ def export_onnx(model: nn.Module,
     if extra:
         raise RuntimeError(f'the ONNX exporter wrote {sorted(extra)} next '
                            f'to {path}; expected one self-contained file')
+    import onnx
+    computed = computed_weights(onnx.load(path))
+    if computed:
+        raise RuntimeError(
+            f'{path}: {len(computed)} Conv/Gemm weights are computed in the '
+            f'graph instead of stored (e.g. {computed[:3]}); int8 '
+            'quantizers need them as initializers')
+
+
+def computed_weights(graph_model) -> List[str]:
+    """Weights of Conv and Gemm nodes that are not initializers.
+
+    ONNX Runtime's quantizers (and OpenVINO's) quantize a convolution only
+    if its weight is a constant of the file: a weight computed by other
+    nodes (e.g. BatchNorm folded inside the graph) fails
+    ``quantize_static``/``quantize_dynamic`` with "Expected ... to be an
+    initializer". The exporter here folds BatchNorm into stored weights.
+
+    Args:
+        graph_model (onnx.ModelProto): A loaded ONNX model.
+
+    Returns:
+        list[str]: Names of the weight inputs computed in the graph.
+    """
+    graph = graph_model.graph
+    stored = {tensor.name for tensor in graph.initializer}
+    return [
+        node.input[1] for node in graph.node
+        if node.op_type in _WEIGHTED_OPS and node.input[1] not in stored
+    ]
 
 
 def onnx_parity(model: nn.Module,

@@ -1,0 +1,54 @@
+"""tools/deployment/bench_runtime.py: both models in every runtime, one
+process, fp32 exports checked, a ratio in every cell."""
+import re
+
+import pytest
+from helpers import load_tool
+
+tool = load_tool('tools/deployment/bench_runtime.py')
+RUNTIMES = tool.RUNTIMES
+
+
+@pytest.mark.slow
+def test_quick_run_times_every_runtime_with_ratios(tmp_path, capsys):
+    out = tmp_path / 'report.md'
+    report = tool.main(['--quick', '--size', '32', '--frames', '4',
+                        '--batch-sizes', '1', '--num-classes', '5',
+                        '--calib-clips', '1', '--out', str(out)])
+    assert capsys.readouterr().out.strip() == report.strip()
+    assert out.read_text() == report
+    header = '| model | batch | ' + ' | '.join(RUNTIMES) + ' |'
+    assert header in report
+    rows = re.findall(r'^\| (bLVNet-TAM-50 2x2|TSM-R50 4f) \| 1 \|(.*)\|$',
+                      report, flags=re.M)
+    assert [name for name, _ in rows] == ['bLVNet-TAM-50 2x2', 'TSM-R50 4f']
+    for name, cells in rows:
+        cells = cells.split('|')
+        assert len(cells) == len(RUNTIMES)
+        ratio = (r'\d+ ms \(\d+\.\d\dx eager, \d+\.\d\dx TSM\)'
+                 if name.startswith('bLVNet') else r'\d+ ms \(\d+\.\d\dx '
+                 r'eager\)')
+        for cell in cells:
+            assert re.fullmatch(ratio, cell.strip()), cell
+        assert '(1.00x eager' in cells[0]  # PyTorch eager itself
+    # The fp32 exports give PyTorch's logits in both runtimes.
+    for line in re.findall(r'vs PyTorch .*: (.*)$', report, flags=re.M):
+        diffs = dict(part.split() for part in line.split(', '))
+        assert set(diffs) == set(RUNTIMES[1:])
+        assert float(diffs['ort-fp32']) <= 1e-4
+        assert float(diffs['openvino-fp32']) <= 1e-4
+    assert 'ORT int8 bLVNet b1 <= 0.5x its PyTorch eager' in report
+
+
+def test_runtimes_must_include_pytorch(capsys):
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--runtimes', 'ort-fp32'])
+    assert 'must include pytorch' in capsys.readouterr().err
+
+
+def test_a_subset_of_runtimes_gets_its_own_columns(capsys):
+    report = tool.main(['--quick', '--size', '32', '--frames', '2',
+                        '--batch-sizes', '1', '--num-classes', '3',
+                        '--runtimes', 'pytorch', 'openvino-fp32'])
+    assert '| model | batch | pytorch | openvino-fp32 |' in report
+    assert 'ort-int8' not in report

@@ -1,0 +1,146 @@
+"""Re-encode a video data set once so that sampled frames decode fast.
+
+    python tools/data/make_seekable.py LIST SRC_ROOT DST_ROOT
+        [--gop 1] [--crf Q] [--jobs N] [--min-psnr 40]
+
+Every video of ``LIST`` (a ``VideoDataset`` list: ``<video> [<label>
+...]`` per line) is re-encoded from ``SRC_ROOT/<video>`` into
+``DST_ROOT/<video>``: same relative path, name, frame size, frame rate
+and frame count, video only, with a keyframe every ``--gop`` frames
+(default 1: all-intra) and no B-frames, so a decoder reaches any frame by
+decoding at most ``gop`` frames. ``.webm`` files stay VP9, everything else
+becomes H.264 (``libx264``) in the same container. The same list then
+works with ``data_prefix=dict(video=DST_ROOT)``.
+
+- Runs ``--jobs`` ffmpeg processes at once (one thread each) with a
+  progress bar.
+- Resumable: a video is written under a temporary name and renamed when
+  done; finished videos are recorded in ``DST_ROOT/make_seekable.jsonl``
+  and skipped by the next run.
+- Never writes into ``SRC_ROOT``: a ``DST_ROOT`` equal to it, inside it or
+  holding it is refused.
+- Checks each result against ffmpeg's own decode of the source: equal
+  frame counts and a PSNR of at least ``--min-psnr`` dB (ffmpeg's ``psnr``
+  filter, the mean over frames of the Y, U and V planes); the summary
+  gives the size growth and the lowest PSNR, and names every video that
+  fails (exit status 1).
+"""
+import argparse
+import json
+import math
+import os
+import os.path as osp
+import sys
+from multiprocessing import Pool
+from typing import Dict, Optional, Sequence
+
+from mmengine.utils import ProgressBar
+
+from mmblvnet.datasets.annotation import AnnotationError, read_video_list
+from mmblvnet.datasets.seekable import DEFAULT_CRF, reencode
+
+LOG_FILE = 'make_seekable.jsonl'
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Command-line arguments (``argv`` defaults to ``sys.argv[1:]``)."""
+    parser = argparse.ArgumentParser(
+        description='Re-encode a video list with short keyframe intervals '
+        '(same names, sizes and frame rates) and check the PSNR')
+    parser.add_argument('list', help='VideoDataset list file')
+    parser.add_argument('src_root', help='folder the list paths are in')
+    parser.add_argument('dst_root', help='folder of the re-encoded videos')
+    parser.add_argument('--gop', type=int, default=1,
+                        help='frames per keyframe interval (1: all-intra)')
+    defaults = ', '.join(f'{codec} {crf}'
+                         for codec, crf in DEFAULT_CRF.items())
+    parser.add_argument('--crf', type=int,
+                        help='constant quality of the encoder, lower is '
+                        f'better and larger (default: {defaults})')
+    parser.add_argument('--jobs', type=int, default=os.cpu_count() or 1)
+    parser.add_argument('--min-psnr', type=float, default=40.0)
+    args = parser.parse_args(argv)
+    if args.gop < 1:
+        parser.error(f'--gop must be >= 1, got {args.gop}')
+    return args
+
+
+def check_roots(src_root: str, dst_root: str) -> None:
+    """Refuse a destination that could overwrite anything in the source."""
+    src, dst = osp.realpath(src_root), osp.realpath(dst_root)
+    if osp.commonpath([src, dst]) in (src, dst):
+        raise ValueError(
+            f'DST_ROOT {dst_root} and SRC_ROOT {src_root} overlap; choose '
+            'a destination outside the source (the source is never '
+            'written)')
+
+
+def finished(dst_root: str) -> Dict[str, Dict]:
+    """Results of an earlier run whose output files still exist."""
+    log = osp.join(dst_root, LOG_FILE)
+    if not osp.isfile(log):
+        return {}
+    done = {}
+    with open(log) as f:
+        for line in f:
+            result = json.loads(line)
+            if osp.isfile(osp.join(dst_root, result['video'])):
+                done[result['video']] = result
+    return done
+
+
+def summarize(results: Sequence[Dict], min_psnr: float) -> Dict:
+    """Totals of the results and the videos that failed or fell short."""
+    good = [r for r in results if 'error' not in r]
+    src_bytes = sum(r['src_bytes'] for r in good)
+    dst_bytes = sum(r['dst_bytes'] for r in good)
+    return dict(
+        videos=len(results),
+        size_growth=dst_bytes / src_bytes if src_bytes else math.nan,
+        min_psnr=min((r['psnr'] for r in good), default=math.nan),
+        failed={r['video']: r['error'] for r in results if 'error' in r},
+        low_psnr={r['video']: r['psnr'] for r in good
+                  if r['psnr'] < min_psnr})
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        check_roots(args.src_root, args.dst_root)
+        entries = read_video_list(args.list)
+    except (AnnotationError, OSError, ValueError) as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
+    os.makedirs(args.dst_root, exist_ok=True)
+    done = finished(args.dst_root)
+    videos = list(dict.fromkeys(entry.fields[0] for entry in entries))
+    tasks = [dict(video=v, src=osp.join(args.src_root, v),
+                  dst=osp.join(args.dst_root, v), gop=args.gop,
+                  crf=args.crf) for v in videos if v not in done]
+    results = [done[v] for v in videos if v in done]
+    bar = ProgressBar(len(tasks), file=sys.stderr)
+    with Pool(max(1, args.jobs)) as pool, open(
+            osp.join(args.dst_root, LOG_FILE), 'a') as log:
+        for result in pool.imap_unordered(reencode, tasks):
+            if 'error' not in result:
+                log.write(json.dumps(result) + '\n')
+                log.flush()
+            results.append(result)
+            bar.update()
+    sys.stderr.write('\n')
+    summary = summarize(results, args.min_psnr)
+    print(f"{summary['videos']} videos ({len(done)} from an earlier run) in "
+          f"{args.dst_root}: size x{summary['size_growth']:.2f}, lowest "
+          f"PSNR {summary['min_psnr']:.1f} dB; use "
+          f"data_prefix=dict(video='{args.dst_root}') with the same list")
+    for video, error in summary['failed'].items():
+        print(f'error: {osp.join(args.src_root, video)}: {error}',
+              file=sys.stderr)
+    for video, value in summary['low_psnr'].items():
+        print(f'error: {osp.join(args.dst_root, video)}: PSNR {value:.1f} '
+              f'dB < --min-psnr {args.min_psnr}', file=sys.stderr)
+    return 1 if summary['failed'] or summary['low_psnr'] else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

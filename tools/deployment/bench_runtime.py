@@ -1,0 +1,280 @@
+"""CPU latency of bLVNet-TAM-50 and TSM-R50 in PyTorch, ONNX Runtime and
+OpenVINO, fp32 and int8, in one process.
+
+    python tools/deployment/bench_runtime.py [--threads 2]
+        [--batch-sizes 1 8] [--frames 16] [--size 224] [--repeats 5]
+        [--warmup 1] [--runtimes ...] [--busy-processes 0] [--quick]
+        [--out FILE]
+
+bLVNet-TAM-50 8x2 (``configs/blvnet_tam_r50_8x.py``) and MMAction2's
+TSM-R50 at the same number of frames (its own config, read offline, as
+``tools/analysis/benchmark.py`` builds them) get random weights whose
+logits depend on the input (:func:`~mmblvnet.apis.export.random_weights_`)
+and are exported the same way (:func:`~mmblvnet.apis.export.export_onnx`,
+dynamic batch). Each export is checked against PyTorch at batch 1 in
+ONNX Runtime and OpenVINO (max abs difference / logit scale, printed),
+then quantized to static int8 QDQ (:func:`~mmblvnet.apis.quantize.
+quantize_int8`, calibrated on random clips: the ranges barely change the
+speed; ``tools/deployment/quantize.py`` checks accuracy on real clips).
+
+Runtimes: ``pytorch`` (eager, ``torch.inference_mode``), ``ort-fp32``,
+``ort-int8``, ``openvino-fp32``, ``openvino-int8`` (OpenVINO running the
+same QDQ file with its int8 kernels). All use ``--threads`` threads. For
+each batch size every (model, runtime) pair is timed, all pairs taking
+turns (:func:`~mmblvnet.utils.profiling.interleaved_medians`), so a change
+in the machine's load hits all of them alike; the cell is the median
+latency, its ratio to the same model in PyTorch eager and (bLVNet rows)
+to TSM-R50 in the same runtime. ``--busy-processes N`` keeps N processes
+spinning on the CPU while timing (the "one other busy process" load).
+``--quick`` is one warm-up and one timed run (smoke test; use small
+``--size``).
+"""
+import argparse
+import functools
+import importlib.util
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Dict, Optional, Sequence
+
+import torch
+from mmengine.registry import init_default_scope
+
+from mmblvnet.apis.export import (
+    export_onnx,
+    onnx_metadata,
+    random_weights_,
+    relative_diff,
+)
+from mmblvnet.apis.quantize import quantize_int8
+from mmblvnet.apis.runtime import RuntimeRecognizer
+from mmblvnet.utils.profiling import inference, interleaved_medians
+
+REPO = Path(__file__).resolve().parents[2]
+RUNTIMES = ('pytorch', 'ort-fp32', 'ort-int8', 'openvino-fp32',
+            'openvino-int8')
+MODELS = ('blvnet', 'tsm')
+
+
+def _benchmark_tool():
+    """``tools/analysis/benchmark.py``: the one home of the compared
+    models' configs and labels."""
+    path = REPO / 'tools' / 'analysis' / 'benchmark.py'
+    spec = importlib.util.spec_from_file_location('mmblvnet_benchmark',
+                                                  path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+benchmark = _benchmark_tool()
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='bLVNet-TAM-50 vs TSM-R50 latency in PyTorch, ONNX '
+        'Runtime and OpenVINO, fp32 and int8')
+    for flag, default, text in (
+        ('--threads', 2, 'threads of every runtime'),
+        ('--frames', 16, 'frames per clip, even (16 = bLVNet 8x2)'),
+        ('--size', 224, 'square crop size'),
+        ('--num-classes', 174, 'classes of every head'),
+        ('--repeats', 5, 'timed runs per measurement (median)'),
+        ('--warmup', 1, 'untimed runs before each measurement'),
+        ('--calib-clips', 4, 'random clips calibrating int8'),
+        ('--busy-processes', 0, 'processes spinning on the CPU while '
+         'timing (load)'),
+    ):
+        parser.add_argument(flag, type=int, default=default, help=text)
+    parser.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 8],
+                        help='clips per batch')
+    parser.add_argument('--runtimes', nargs='+', choices=RUNTIMES,
+                        default=list(RUNTIMES), help='runtimes to time')
+    parser.add_argument('--quick', action='store_true',
+                        help='one warm-up and one timed run (smoke test)')
+    parser.add_argument('--out', help='also write the report here')
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats, args.warmup = 1, 1
+    if args.frames < 2 or args.frames % 2:
+        parser.error(f'--frames must be even and >= 2, got {args.frames}')
+    if 'pytorch' not in args.runtimes:
+        parser.error('--runtimes must include pytorch (every ratio is to '
+                     'PyTorch eager)')
+    return args
+
+
+def export_models(models: Dict[str, torch.nn.Module],
+                  args: argparse.Namespace,
+                  folder: str) -> Dict[str, Dict[str, str]]:
+    """fp32 ONNX files of each model in ``folder``, and int8 ones when
+    an int8 runtime is timed.
+
+    Returns:
+        dict: ``{model: {'fp32': path[, 'int8': path]}}``.
+    """
+    int8_timed = any(r.endswith('-int8') for r in args.runtimes)
+    clip_shape = (args.frames, 3, args.size, args.size)
+    generator = torch.Generator().manual_seed(1)
+    files = {}
+    for name, model in models.items():
+        fp32, int8 = f'{folder}/{name}.onnx', f'{folder}/{name}.int8.onnx'
+        export_onnx(model, clip_shape, fp32,
+                    onnx_metadata(model, args.frames))
+        files[name] = dict(fp32=fp32)
+        if int8_timed:
+            clips = (torch.randn(1, *clip_shape, generator=generator).numpy()
+                     for _ in range(args.calib_clips))
+            quantize_int8(fp32, int8, clips)
+            files[name]['int8'] = int8
+    return files
+
+
+def runner(runtime: str, model: torch.nn.Module, files: Dict[str, str],
+           threads: int) -> Callable:
+    """A function of clips (N, T, 3, H, W) -> logits for ``runtime``."""
+    if runtime == 'pytorch':
+        return lambda clips: inference(model, clips)
+    backend, precision = runtime.split('-')
+    backend = 'onnxruntime' if backend == 'ort' else backend
+    recognizer = RuntimeRecognizer(files[precision], backend, threads)
+    return lambda clips: recognizer.logits(clips.numpy())
+
+
+def parity(runners: Dict[str, Callable], clips: torch.Tensor) -> str:
+    """Each runtime's max abs difference to PyTorch, relative to the
+    logit scale, on ``clips``."""
+    expected = runners['pytorch'](clips).numpy()
+    parts = []
+    for runtime, run in runners.items():
+        if runtime == 'pytorch':
+            continue
+        diff = abs(run(clips) - expected).max()
+        relative = relative_diff(dict(max_abs_diff=float(diff),
+                                      logit_scale=float(abs(expected).max())))
+        parts.append(f'{runtime} {relative:.2g}')
+    return ', '.join(parts)
+
+
+def busy_processes(count: int) -> list:
+    """``count`` processes spinning on the CPU (stopped by the caller)."""
+    return [
+        subprocess.Popen([sys.executable, '-c', 'while True: pass'])
+        for _ in range(count)
+    ]
+
+
+def format_table(latency: Dict[tuple, float], args: argparse.Namespace,
+                 labels: Dict[str, str]) -> str:
+    """Markdown: a row per (model, batch), a column per runtime; cells
+    ``ms (x eager[, x TSM])``."""
+    lines = ['| model | batch | ' + ' | '.join(args.runtimes) + ' |',
+             '|---|---|' + '---|' * len(args.runtimes)]
+    for name in MODELS:
+        for batch in args.batch_sizes:
+            eager = latency[name, 'pytorch', batch]
+            cells = []
+            for runtime in args.runtimes:
+                value = latency[name, runtime, batch]
+                ratios = [f'{value / eager:.2f}x eager']
+                if name != 'tsm':
+                    ratios.append(
+                        f'{value / latency["tsm", runtime, batch]:.2f}x TSM')
+                cells.append(f'{1000 * value:.0f} ms ({", ".join(ratios)})')
+            lines.append(f'| {labels[name]} | {batch} | ' +
+                         ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def format_targets(latency: Dict[tuple, float],
+                   args: argparse.Namespace) -> str:
+    """The issue's CPU targets at the smallest batch, measured here."""
+    batch = min(args.batch_sizes)
+    blvnet = {r: latency['blvnet', r, batch] for r in args.runtimes}
+    tsm = {r: latency['tsm', r, batch] for r in args.runtimes}
+    rows = []
+    if 'ort-int8' in blvnet:
+        rows += [
+            (f'ORT int8 bLVNet b{batch} <= 0.5x its PyTorch eager',
+             blvnet['ort-int8'] / blvnet['pytorch'], 0.5),
+            (f'ORT int8 bLVNet b{batch} <= 0.2x PyTorch eager TSM',
+             blvnet['ort-int8'] / tsm['pytorch'], 0.2),
+        ]
+    bound = 0.45 if args.busy_processes else 0.40
+    rows += [(f'{runtime} bLVNet/TSM b{batch} <= {bound}',
+              blvnet[runtime] / tsm[runtime], bound)
+             for runtime in args.runtimes]
+    lines = ['| target | measured | holds? |', '|---|---|---|']
+    lines += [f'| {title} | {ratio:.3f}x | {"yes" if ratio <= limit else "no"}'
+              ' |' for title, ratio, limit in rows]
+    return '\n'.join(lines)
+
+
+def measure(args: argparse.Namespace, folder: str) -> str:
+    """Build, export, check and time; return the report."""
+    init_default_scope('mmaction')
+    clip_shape = (args.frames, 3, args.size, args.size)
+    built = benchmark.build_models(
+        argparse.Namespace(frames=args.frames, num_classes=args.num_classes,
+                           device='cpu', impl='auto', channels_last=False),
+        names=MODELS)
+    models = {name: random_weights_(model, clip_shape).eval()
+              for name, model in built.items()}
+    files = export_models(models, args, folder)
+    runners = {
+        (name, runtime): runner(runtime, models[name], files[name],
+                                args.threads)
+        for name in MODELS for runtime in args.runtimes
+    }
+    check = torch.randn(1, *clip_shape,
+                        generator=torch.Generator().manual_seed(2))
+    labels = benchmark.model_labels(args.frames)
+    lines = [
+        f'{labels[name]} vs PyTorch (max abs diff / logit scale, b1): ' +
+        parity({r: runners[name, r] for r in args.runtimes}, check)
+        for name in MODELS
+    ]
+    latency = {}
+    spinners = busy_processes(args.busy_processes)
+    try:
+        for batch in args.batch_sizes:
+            clips = torch.randn(batch, *clip_shape)
+            medians = interleaved_medians(
+                {key: functools.partial(run, clips)
+                 for key, run in runners.items()}, args.repeats,
+                args.warmup, torch.device('cpu'))
+            latency.update({(*key, batch): value
+                            for key, value in medians.items()})
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+    settings = (f'{benchmark._cpu_name()} CPU, {args.threads} threads, '
+                f'{args.busy_processes} busy processes; torch '
+                f'{torch.__version__}; clips of {args.frames} frames at '
+                f'{args.size}x{args.size}; {args.num_classes} classes; '
+                f'median of {args.repeats} runs after {args.warmup} '
+                'warm-up, all taking turns')
+    return '\n\n'.join([
+        settings, '\n'.join(lines),
+        format_table(latency, args, labels),
+        format_targets(latency, args)
+    ]) + '\n'
+
+
+def main(argv: Optional[Sequence[str]] = None) -> str:
+    """Run the benchmark, print the report and return it."""
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory(prefix='bench_runtime-') as folder:
+        report = measure(args, folder)
+    print(report)
+    if args.out:
+        Path(args.out).write_text(report)
+    return report
+
+
+if __name__ == '__main__':
+    main()
