@@ -13,10 +13,16 @@ from .label_range_check_hook import LabelRangeCheckHook
 from .lean_malloc_hook import LeanMallocHook
 from .non_finite_loss_hook import NonFiniteLossHook
 from .num_segments_check_hook import NumSegmentsCheckHook
+from .resumable_loop import (
+    ResumableEpochBasedTrainLoop,
+    ResumableSampler,
+    ResumeStateHook,
+)
 from .strict_load_hook import StrictLoadHook
 
 __all__ = [
     'AtomicCheckpointHook', 'CheckpointFileError', 'check_state_dict',
     'load_checked', 'LabelRangeCheckHook', 'LeanMallocHook',
-    'NonFiniteLossHook', 'NumSegmentsCheckHook', 'StrictLoadHook'
+    'NonFiniteLossHook', 'NumSegmentsCheckHook', 'ResumableEpochBasedTrainLoop',
+    'ResumableSampler', 'ResumeStateHook', 'StrictLoadHook'
 ]
