@@ -16,6 +16,9 @@ allow-list of runner checkpoints). The runner they build is
 * any failure to load or resume a checkpoint as one error naming the file
   (:func:`~mmblvnet.utils.cli.checkpoint_errors`).
 
+Training takes the work dir's lock (:mod:`.work_dir_lock`): a second run
+into the same work dir is refused.
+
 MMAction2's argument checks (``assert``) are reported as user errors too.
 """
 import functools
@@ -30,6 +33,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 
 from .cli import checkpoint_errors, run_main
+from .work_dir_lock import LOCK_NAME, lock_work_dir
 
 TOOLS = ('train', 'test')
 
@@ -87,6 +91,22 @@ class ToolRunner(Runner):
             return super().resume(filename, *args, **kwargs)
 
 
+class TrainToolRunner(ToolRunner):
+    """:class:`ToolRunner` holding its work dir's lock from before it
+    writes there until the process ends."""
+
+    @classmethod
+    def from_cfg(cls, cfg: Config) -> 'TrainToolRunner':
+        stale = lock_work_dir(cfg.work_dir)
+        runner = super().from_cfg(cfg)
+        if stale:
+            runner.logger.warning(
+                f'{osp.join(cfg.work_dir, LOCK_NAME)}: the run that held '
+                f'this work dir ({stale}) did not end cleanly (killed?); '
+                'its lock is taken over')
+        return runner
+
+
 def build_runner(cfg: Config) -> Runner:
     """Build the runner the config asks for (``runner_type``) or a
     :class:`ToolRunner`."""
@@ -129,7 +149,7 @@ def load_mmaction_tool(name: str) -> ModuleType:
                                                   path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.Runner = ToolRunner
+    module.Runner = TrainToolRunner if name == 'train' else ToolRunner
     module.merge_args = _asserts_as_value_errors(module.merge_args)
     return module
 
