@@ -23,6 +23,7 @@ from .strict_load_hook import StrictLoadHook
 __all__ = [
     'AtomicCheckpointHook', 'CheckpointFileError', 'check_state_dict',
     'load_checked', 'LabelRangeCheckHook', 'LeanMallocHook',
-    'NonFiniteLossHook', 'NumSegmentsCheckHook', 'ResumableEpochBasedTrainLoop',
-    'ResumableSampler', 'ResumeStateHook', 'StrictLoadHook'
+    'NonFiniteLossHook', 'NumSegmentsCheckHook',
+    'ResumableEpochBasedTrainLoop', 'ResumableSampler', 'ResumeStateHook',
+    'StrictLoadHook'
 ]

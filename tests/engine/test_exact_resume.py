@@ -1,16 +1,29 @@
 """Exact resume and preemption, provoked for real: signals sent to the
 training process (in process for the fast test, to ``tools/train.py``
 commands for the slow ones), checkpoints written and resumed."""
+import functools
 import os
 import signal
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 import torch
+from helpers import (
+    REPO,
+    assert_ok,
+    data_options,
+    environment,
+    output,
+    run,
+    tiny_config,
+    train_command,
+    write_list,
+)
 from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
-
-from helpers import tiny_config, write_list
 
 EPOCHS = 2
 CLIPS = 6  # 3 batches of 2 per epoch
@@ -72,3 +85,90 @@ def test_sigterm_twice_mid_epoch_resumes_to_the_same_weights(
     runner.train()
     assert runner.iter == EPOCHS * CLIPS // 2
     assert_same_weights(expected, _weights(work / f'epoch_{EPOCHS}.pth'))
+
+
+# --- tools/train.py processes: kill -9 and SIGTERM (slow) -----------------
+
+def _tool_options(root, tmp_path, *extra):
+    six = write_list(root, 'train', tmp_path / 'six.txt', CLIPS)
+    return [*data_options(root, tmp_path, epochs=EPOCHS, validate=False),
+            f'train_dataloader.dataset.ann_file={six}',
+            'train_dataloader.num_workers=0',
+            'train_dataloader.persistent_workers=False', *extra]
+
+
+def _logged(work, text):
+    return any(text in log.read_text() for log in work.glob('*/*.log'))
+
+
+def _last_is(checkpoint):
+    pointer = checkpoint.parent / 'last_checkpoint'
+    return pointer.exists() and pointer.read_text() == str(checkpoint)
+
+
+def _stop_when(command, work, ready, signum, timeout=240):
+    """Run ``command``; send ``signum`` once ``ready()`` holds."""
+    process = subprocess.Popen(command, cwd=REPO, env=environment(),
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + timeout
+        while not ready():
+            assert process.poll() is None, process.stdout.read()[-3000:]
+            assert time.time() < deadline, 'never ready for the signal'
+            time.sleep(0.1)
+        process.send_signal(signum)
+        text = process.stdout.read()
+        process.wait(timeout=120)
+    finally:
+        process.kill()
+    return process.returncode, text
+
+
+@pytest.mark.slow
+def test_train_tool_killed_twice_mid_epoch_resumes_to_the_same_weights(
+        synthetic_root, tmp_path):
+    options = _tool_options(synthetic_root, tmp_path,
+                            'default_hooks.checkpoint.interval=2',
+                            'default_hooks.checkpoint.by_epoch=False')
+    whole = tmp_path / 'whole'
+    assert_ok(run(train_command(whole, *options)))
+    work = tmp_path / 'killed'
+    for step, resume in ((2, []), (4, ['--resume'])):
+        code, _ = _stop_when(
+            train_command(work, *options) + resume, work,
+            functools.partial(_last_is, work / f'iter_{step}.pth'),
+            signal.SIGKILL)
+        assert code == -signal.SIGKILL
+    result = run(train_command(work, *options) + ['--resume'])
+    assert_ok(result)
+    assert 'resumed epoch: 1, iter: 4' in output(result)
+    assert sorted(p.name for p in work.glob('iter_*.pth')) == [
+        'iter_4.pth', 'iter_6.pth']  # ends at 2 epochs x 3 iterations
+    assert_same_weights(_weights(whole / 'iter_6.pth'),
+                        _weights(work / 'iter_6.pth'))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGUSR1])
+def test_train_tool_stopped_by_a_signal_saves_and_resumes_exactly(
+        synthetic_root, tmp_path, signum):
+    options = _tool_options(synthetic_root, tmp_path)
+    whole = tmp_path / 'whole'
+    assert_ok(run(train_command(whole, *options)))
+    work = tmp_path / 'stopped'
+    code, text = _stop_when(train_command(work, *options), work,
+                            lambda: _logged(work, '[1][1/3]'), signum)
+    assert code == 128 + signum, text[-3000:]
+    saved = Path((work / 'last_checkpoint').read_text())
+    assert saved.name in ('iter_1_on_request.pth', 'iter_2_on_request.pth')
+    name = signal.Signals(signum).name
+    assert [line for line in text.splitlines()
+            if f'Stopped by {name}' in line] == [
+        line for line in text.splitlines()
+        if line.endswith(f'saved {saved}; --resume continues from it')]
+    assert not list(work.glob('*.part-*'))
+    result = run(train_command(work, *options) + ['--resume'])
+    assert_ok(result)
+    assert_same_weights(_weights(whole / f'epoch_{EPOCHS}.pth'),
+                        _weights(work / f'epoch_{EPOCHS}.pth'))

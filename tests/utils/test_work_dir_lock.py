@@ -4,8 +4,7 @@ import signal
 import subprocess
 import time
 
-from helpers import (REPO, data_options, environment, output, run,
-                     train_command)
+from helpers import REPO, data_options, environment, output, run, train_command
 
 from mmblvnet.utils.work_dir_lock import LOCK_NAME, lock_work_dir
 
