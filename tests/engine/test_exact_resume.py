@@ -2,6 +2,7 @@
 training process (in process for the fast test, to ``tools/train.py``
 commands for the slow ones), checkpoints written and resumed."""
 import functools
+import logging
 import os
 import signal
 import subprocess
@@ -22,8 +23,13 @@ from helpers import (
     write_list,
 )
 from mmaction.registry import HOOKS
+from mmengine.dataset import pseudo_collate
 from mmengine.hooks import Hook
+from mmengine.logging import MMLogger
 from mmengine.runner import Runner
+from torch.utils.data import DataLoader
+
+from mmblvnet.engine import ResumableEpochBasedTrainLoop
 
 EPOCHS = 2
 CLIPS = 6  # 3 batches of 2 per epoch
@@ -42,10 +48,10 @@ class SignalAt(Hook):
             os.kill(os.getpid(), self.signum)
 
 
-def _config(root, work_dir):
+def _config(root, work_dir, epochs):
     work_dir.mkdir(exist_ok=True)
     train_list = write_list(root, 'train', work_dir / 'train.txt', CLIPS)
-    cfg = tiny_config(root, work_dir, epochs=EPOCHS, train_list=train_list)
+    cfg = tiny_config(root, work_dir, epochs=epochs, train_list=train_list)
     cfg.default_hooks.checkpoint.save_best = None
     return cfg
 
@@ -63,13 +69,14 @@ def assert_same_weights(expected, actual):
 
 def test_sigterm_twice_mid_epoch_resumes_to_the_same_weights(
         synthetic_root, tmp_path):
+    # One epoch of 3 iterations, stopped after the first and the second.
     whole = tmp_path / 'whole'
-    Runner.from_cfg(_config(synthetic_root, whole)).train()
-    expected = _weights(whole / f'epoch_{EPOCHS}.pth')
+    Runner.from_cfg(_config(synthetic_root, whole, epochs=1)).train()
+    expected = _weights(whole / 'epoch_1.pth')
 
     work = tmp_path / 'stopped'
-    for stop_at, resume in ((2, False), (5, True)):
-        cfg = _config(synthetic_root, work)
+    for stop_at, resume in ((1, False), (2, True)):
+        cfg = _config(synthetic_root, work, epochs=1)
         cfg.resume = resume
         cfg.custom_hooks.append(dict(type='SignalAt', at=stop_at))
         with pytest.raises(SystemExit) as stopped:
@@ -79,12 +86,59 @@ def test_sigterm_twice_mid_epoch_resumes_to_the_same_weights(
         assert (work / 'last_checkpoint').read_text() == str(saved)
         assert torch.load(saved, weights_only=False)['meta']['iter'] == (
             stop_at)
-    cfg = _config(synthetic_root, work)
+    cfg = _config(synthetic_root, work, epochs=1)
     cfg.resume = True
     runner = Runner.from_cfg(cfg)
     runner.train()
-    assert runner.iter == EPOCHS * CLIPS // 2
-    assert_same_weights(expected, _weights(work / f'epoch_{EPOCHS}.pth'))
+    assert runner.iter == CLIPS // 2
+    assert_same_weights(expected, _weights(work / 'epoch_1.pth'))
+
+
+def _logged_warnings(action):
+    messages = []
+    handler = logging.Handler(level=logging.WARNING)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        action()
+    finally:
+        logger.removeHandler(handler)
+    return messages
+
+
+def test_mid_epoch_resume_with_workers_skips_and_warns(synthetic_root,
+                                                       tmp_path):
+    cfg = _config(synthetic_root, tmp_path, epochs=1)
+    cfg.train_dataloader.num_workers = 1
+    loop = Runner.from_cfg(cfg).train_loop
+    loop._iter = 1  # as Runner.resume sets it from a checkpoint
+    assert _logged_warnings(loop._skip_trained_batches) == [
+        'Resuming at batch 2 of epoch 1 with 1 data-loader workers: they '
+        'seed their random streams when they start, so random augmentation '
+        'of the rest of this epoch differs from an uninterrupted run '
+        '(train_dataloader.num_workers=0 resumes bit-exactly)']
+    assert loop.dataloader.batch_sampler.sampler.skip == 2
+    assert len(list(loop.dataloader)) == 2  # the epoch's other 2 batches
+    assert len(list(loop.dataloader)) == 3  # the next epoch: all 3
+
+
+def test_mid_epoch_resume_without_a_sampler_config_is_refused(
+        synthetic_root, tmp_path):
+    runner = Runner.from_cfg(_config(synthetic_root, tmp_path, epochs=1))
+    built = DataLoader(runner.train_dataloader.dataset, batch_size=2,
+                       collate_fn=pseudo_collate)
+    loop = ResumableEpochBasedTrainLoop(runner, built, max_epochs=1)
+    loop._iter = 1
+    with pytest.raises(ValueError) as error:
+        loop._skip_trained_batches()
+    assert str(error.value) == (
+        'cannot resume at iteration 1, batch 1 of epoch 1: '
+        'ResumableEpochBasedTrainLoop skips trained batches through a '
+        'ResumableSampler in a plain BatchSampler, and train_dataloader '
+        'has BatchSampler of SequentialSampler; give train_dataloader a '
+        'sampler config (not a built sampler) and no batch_sampler, or '
+        'resume from an end-of-epoch checkpoint')
 
 
 # --- tools/train.py processes: kill -9 and SIGTERM (slow) -----------------
