@@ -1,6 +1,7 @@
 """Hooks: fail fast on config, data and checkpoint problems, stop on a
 non-finite loss, save checkpoints that a kill cannot corrupt and keep a
-CPU run's resident memory near its live tensors; every
+CPU run's resident memory near its live tensors; a training loop that
+resumes exactly mid-epoch and saves on SIGTERM; every
 local checkpoint MMEngine loads is verified (:mod:`.checkpoint_integrity`).
 """
 from .atomic_checkpoint_hook import AtomicCheckpointHook
