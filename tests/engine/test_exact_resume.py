@@ -48,10 +48,11 @@ class SignalAt(Hook):
             os.kill(os.getpid(), self.signum)
 
 
-def _config(root, work_dir, epochs):
+def _config(root, work_dir, epochs, validate=False):
     work_dir.mkdir(exist_ok=True)
     train_list = write_list(root, 'train', work_dir / 'train.txt', CLIPS)
-    cfg = tiny_config(root, work_dir, epochs=epochs, train_list=train_list)
+    cfg = tiny_config(root, work_dir, epochs=epochs, train_list=train_list,
+                      validate=validate)
     cfg.default_hooks.checkpoint.save_best = None
     return cfg
 
@@ -67,16 +68,11 @@ def assert_same_weights(expected, actual):
                                    atol=1e-6, msg=key)
 
 
-def test_sigterm_twice_mid_epoch_resumes_to_the_same_weights(
-        synthetic_root, tmp_path):
-    # One epoch of 3 iterations, stopped after the first and the second.
-    whole = tmp_path / 'whole'
-    Runner.from_cfg(_config(synthetic_root, whole, epochs=1)).train()
-    expected = _weights(whole / 'epoch_1.pth')
-
-    work = tmp_path / 'stopped'
-    for stop_at, resume in ((1, False), (2, True)):
-        cfg = _config(synthetic_root, work, epochs=1)
+def _stopped_and_resumed(root, work, epochs, stops, validate=False):
+    """Train in ``work``, stopped by SIGTERM during each iteration of
+    ``stops`` and resumed after each; returns the last runner."""
+    for stop_at, resume in zip(stops, (False, *[True] * len(stops))):
+        cfg = _config(root, work, epochs, validate)
         cfg.resume = resume
         cfg.custom_hooks.append(dict(type='SignalAt', at=stop_at))
         with pytest.raises(SystemExit) as stopped:
@@ -86,12 +82,46 @@ def test_sigterm_twice_mid_epoch_resumes_to_the_same_weights(
         assert (work / 'last_checkpoint').read_text() == str(saved)
         assert torch.load(saved, weights_only=False)['meta']['iter'] == (
             stop_at)
-    cfg = _config(synthetic_root, work, epochs=1)
+    cfg = _config(root, work, epochs, validate)
     cfg.resume = True
     runner = Runner.from_cfg(cfg)
     runner.train()
+    return runner
+
+
+def test_sigterm_twice_mid_epoch_resumes_to_the_same_weights(
+        synthetic_root, tmp_path):
+    # One epoch of 3 iterations, stopped after the first and the second.
+    whole = tmp_path / 'whole'
+    Runner.from_cfg(_config(synthetic_root, whole, epochs=1)).train()
+    runner = _stopped_and_resumed(synthetic_root, tmp_path / 'stopped', 1,
+                                  stops=(1, 2))
     assert runner.iter == CLIPS // 2
-    assert_same_weights(expected, _weights(work / 'epoch_1.pth'))
+    assert_same_weights(_weights(whole / 'epoch_1.pth'),
+                        _weights(tmp_path / 'stopped' / 'epoch_1.pth'))
+
+
+@pytest.mark.slow
+def test_resumes_at_an_epoch_end_and_after_validation_are_exact(
+        synthetic_root, tmp_path):
+    # Resumed from epoch_1.pth, saved before epoch 1's validation (which
+    # the resumed run skips), and stopped after the last batch of epoch 1
+    # and in epoch 2: validation does not move the generators.
+    whole = tmp_path / 'whole'
+    Runner.from_cfg(_config(synthetic_root, whole, EPOCHS,
+                            validate=True)).train()
+    expected = _weights(whole / f'epoch_{EPOCHS}.pth')
+    cfg = _config(synthetic_root, tmp_path / 'from_epoch_1', EPOCHS,
+                  validate=True)
+    cfg.load_from, cfg.resume = str(whole / 'epoch_1.pth'), True
+    Runner.from_cfg(cfg).train()
+    assert_same_weights(
+        expected, _weights(tmp_path / 'from_epoch_1' / f'epoch_{EPOCHS}.pth'))
+    runner = _stopped_and_resumed(synthetic_root, tmp_path / 'stopped',
+                                  EPOCHS, stops=(3, 4), validate=True)
+    assert runner.iter == EPOCHS * CLIPS // 2
+    assert_same_weights(
+        expected, _weights(tmp_path / 'stopped' / f'epoch_{EPOCHS}.pth'))
 
 
 def _logged_warnings(action):
