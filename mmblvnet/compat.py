@@ -1,16 +1,13 @@
 """Workarounds that make MMAction2 1.2.0 run on torch >= 2.6 and numpy 2.
 
 Every patch here is small, idempotent, only active when the breakage it
-covers is present, and names the upstream problem it works around.
-``apply_all`` is called once when :mod:`mmblvnet` is imported, which happens
-before MMAction2's model package is imported (configs load the plugin
-through ``custom_imports``).
+covers is present, and names the upstream problem it works around. Each is
+an entry of :mod:`mmblvnet.process_changes`, applied once when
+:mod:`mmblvnet` is imported, before MMAction2's model package is imported
+(configs load the plugin through ``custom_imports``).
 """
 import codecs
-import importlib.metadata
-import importlib.util
 import pickle
-import sys
 
 import numpy as np
 import torch
@@ -49,16 +46,6 @@ def alias_removed_numpy_names() -> None:
     for name, value in aliases.items():
         if value is not None and name not in np.__dict__:
             setattr(np, name, value)
-
-
-def alias_importlib_metadata() -> None:
-    """Serve ``importlib_metadata`` from the standard library when absent.
-
-    Some mmengine / mim code paths import the back-port package
-    (open-mmlab/mim#187).
-    """
-    if importlib.util.find_spec('importlib_metadata') is None:
-        sys.modules.setdefault('importlib_metadata', importlib.metadata)
 
 
 # The statistics methods HistoryBuffer.__init__ registers.
@@ -156,11 +143,3 @@ def init_dist_without_cuda() -> None:
     init_dist_pytorch.without_cuda = True
     dist_utils._init_dist_pytorch = init_dist_pytorch
 
-
-def apply_all() -> None:
-    """Apply every workaround of this module (idempotent)."""
-    alias_importlib_metadata()
-    alias_removed_numpy_names()
-    stub_missing_drn_localizer()
-    allow_mmengine_checkpoint_types()
-    init_dist_without_cuda()

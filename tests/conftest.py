@@ -3,7 +3,7 @@ import torch
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
-import mmblvnet  # noqa: F401  (registers the plugin, applies compat)
+import mmblvnet  # noqa: F401  (registers the plugin, applies its changes)
 
 torch.set_num_threads(2)
 
@@ -44,4 +44,18 @@ def synthetic_root(tmp_path_factory):
     root = tmp_path_factory.mktemp('data') / 'synthetic'
     generate(str(root), clips_per_class=4, num_classes=6, num_frames=8,
              size=32, val_fraction=0.25, rawframes=True)
+    return root
+
+
+@pytest.fixture(scope='session')
+def styled_root(tmp_path_factory):
+    """Small videos in the public data sets' styles, 2 of each: Kinetics
+    (H.264 mp4, 86x64, 75 frames, one keyframe), Something-Something v2
+    (VP9 webm, 214x120, 24 frames) and v1 (JPEG folders, 88x50, 24
+    frames); ``root/<style>/list_*.txt`` (read-only for tests)."""
+    from mmblvnet.datasets.video_styles import generate_styled
+    root = tmp_path_factory.mktemp('styled')
+    for style, scale in (('kinetics', 0.25), ('sthv2', 0.5),
+                         ('sthv1', 0.5)):
+        generate_styled(str(root / style), style, 2, scale=scale)
     return root

@@ -33,22 +33,22 @@ from ..datasets.pipeline import (
     TransformFailure,
     run_transforms,
 )
+from ..datasets.sampling import (
+    FRAME_DECODE,
+    ClipFrames,
+    find_pipeline_mismatch,
+    is_decoder,
+    is_video_init,
+    model_num_segments,
+    type_name,
+)
 from ..engine.checkpoint_integrity import CheckpointFileError
-from ..engine.num_segments_check_hook import find_pipeline_mismatch
 from ..engine.strict_load_hook import fitting_state_dict
 from ..utils.cli import checkpoint_errors
-
-# Transforms that open a video file given ``results['filename']``.
-_VIDEO_INITS = ('DecordInit', 'OpenCVInit', 'PyAVInit')
 
 
 class VideoError(ValueError):
     """A video that cannot be recognized, with the file and the reason."""
-
-
-def _type_name(transform: dict) -> str:
-    kind = transform.get('type')
-    return getattr(kind, '__name__', str(kind))
 
 
 def check_video(path: str) -> None:
@@ -82,45 +82,37 @@ def video_test_pipeline(pipeline: Sequence[dict]) -> List[dict]:
     Returns:
         list[dict]: Transforms for ``inference_recognizer``.
     """
-    names = [_type_name(transform) for transform in pipeline]
-    if any(name in _VIDEO_INITS for name in names):
+    names = [type_name(transform) for transform in pipeline]
+    if any(is_video_init(name) for name in names):
         return copy.deepcopy(list(pipeline))
-    if 'RawFrameDecode' not in names:
+    if FRAME_DECODE not in names:
         raise ValueError(
-            f'test_pipeline {names} reads neither videos (one of '
-            f'{_VIDEO_INITS}) nor frames (RawFrameDecode); give a config '
-            'whose test_pipeline opens a video file')
+            f'test_pipeline {names} reads neither videos (a transform that '
+            f'opens one, e.g. DecordInit) nor frames ({FRAME_DECODE}); give '
+            'a config whose test_pipeline opens a video file')
     converted = [dict(type='DecordInit')]
     for name, transform in zip(names, pipeline):
         converted.append(
-            dict(type='DecordDecode') if name == 'RawFrameDecode' else
+            dict(type='DecordDecode') if name == FRAME_DECODE else
             copy.deepcopy(transform))
     return converted
 
 
-def model_num_segments(model: nn.Module) -> Optional[int]:
-    """Frames per clip the model expects: its backbone's or neck's
-    ``num_segments``, None when neither has one."""
-    for part in ('backbone', 'neck'):
-        num_segments = getattr(getattr(model, part, None), 'num_segments',
-                               None)
-        if num_segments is not None:
-            return num_segments
-    return None
-
-
 def check_sampled_frames(pipeline: Sequence[dict],
-                         num_segments: Optional[int]) -> None:
+                         clip: Optional[ClipFrames]) -> None:
     """Raise a ValueError when the pipeline samples other than T frames
     per view, with any of MMAction2's frame samplers.
 
     Args:
         pipeline (Sequence[dict]): The config's ``test_pipeline``.
-        num_segments (int, optional): T of the model; None skips the check.
+        clip (ClipFrames, optional): T of the model and its config key
+            (:func:`~mmblvnet.datasets.sampling.model_num_segments`); None
+            skips the check.
     """
-    if num_segments is None:
+    if clip is None:
         return
-    message = find_pipeline_mismatch(list(pipeline), num_segments)
+    message = find_pipeline_mismatch(list(pipeline), clip.num_segments,
+                                     key=clip.key)
     if message:
         raise ValueError(message)
 
@@ -146,7 +138,7 @@ class NamedErrorPipeline(Compose):
                 raise VideoError(
                     f'{filename}: the video has no frames') from None
             hint = ('cannot be decoded (truncated, corrupt or not a '
-                    'video): ' if 'Init' in name or 'Decode' in name else '')
+                    'video): ' if is_decoder(name) else '')
             reason = ' '.join(str(error).split())[:300]
             raise VideoError(f'{filename}: {hint}{name} failed '
                              f'({type(error).__name__}: {reason})') from error

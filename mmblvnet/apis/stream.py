@@ -25,9 +25,8 @@ import torch
 from mmengine.dataset import Compose, pseudo_collate
 from torch import nn
 
+from ..datasets.sampling import is_video_decode, is_video_init, type_name
 from .recognize import VideoError, check_video, video_test_pipeline
-
-_INITS = ('DecordInit', 'OpenCVInit', 'PyAVInit')
 
 
 class VideoSource:
@@ -109,13 +108,14 @@ class FramePipeline:
 
     def __init__(self, test_pipeline: Sequence[dict]) -> None:
         steps = [step for step in video_test_pipeline(test_pipeline)
-                 if _name(step) not in _INITS]
+                 if not is_video_init(type_name(step))]
         decode = next((i for i, step in enumerate(steps)
-                       if _name(step).endswith('Decode')), None)
+                       if is_video_decode(type_name(step))), None)
         if decode is None:
             raise ValueError(
-                f'test_pipeline {[_name(step) for step in steps]} has no '
-                'decode step (e.g. DecordDecode) to take the frames from')
+                f'test_pipeline {[type_name(step) for step in steps]} has '
+                'no decode step (e.g. DecordDecode) to take the frames '
+                'from')
         self.sample = Compose(steps[:decode])
         self.rest = Compose(steps[decode + 1:])
 
@@ -128,11 +128,6 @@ class FramePipeline:
         data['imgs'] = [frames[i] for i in indices.reshape(-1)]
         data['original_shape'] = data['img_shape'] = frames[0].shape[:2]
         return self.rest(data)
-
-
-def _name(step: dict) -> str:
-    kind = step.get('type')
-    return getattr(kind, '__name__', str(kind))
 
 
 def clip_scores(model: nn.Module, pipeline: FramePipeline,

@@ -1,14 +1,17 @@
 """Data sets: MMAction2's video and frame-folder data sets with named
 failures (registered under MMAction2's names ``VideoDataset`` and
-``RawframeDataset``), and the synthetic temporal video generator."""
+``RawframeDataset``), the torchcodec decoding transforms
+(``TorchCodecInit``, ``TorchCodecDecode``), the synthetic temporal video
+generator and its encodings in the public data sets' styles."""
 from .annotation import AnnotationError
 from .checked import (
     BadSampleError,
     CheckedRawframeDataset,
     CheckedVideoDataset,
 )
+from .transforms import TorchCodecDecode, TorchCodecInit
 
 __all__ = [
     'AnnotationError', 'BadSampleError', 'CheckedRawframeDataset',
-    'CheckedVideoDataset'
+    'CheckedVideoDataset', 'TorchCodecDecode', 'TorchCodecInit'
 ]

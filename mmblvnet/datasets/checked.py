@@ -2,7 +2,9 @@
 
 Importing :mod:`mmblvnet` (configs do so through ``custom_imports``)
 registers the two classes here under MMAction2's own type names,
-``VideoDataset`` and ``RawframeDataset``, in ``mmaction.registry.DATASETS``.
+``VideoDataset`` and ``RawframeDataset``, in ``mmaction.registry.DATASETS``
+(:func:`use_checked_data_sets`, one entry of
+:mod:`mmblvnet.process_changes`).
 They are subclasses that read the same lists and configs and return the
 same samples, so configs keep the stock types and MMAction2's tools, which
 test ``dataset.type == 'VideoDataset'`` (``check_videos``,
@@ -20,8 +22,8 @@ of the stock behaviour they add:
 * :meth:`check_label_range`, called by ``LabelRangeCheckHook`` with the
   model's number of classes (and whether the loop scores the labels).
 
-The former names ``CheckedVideoDataset`` / ``CheckedRawframeDataset`` stay
-registered for configs saved before the rename.
+Their own names ``CheckedVideoDataset`` / ``CheckedRawframeDataset`` stay
+registered too, for configs saved before the rename.
 
 Short videos are sampled as MMAction2 samples them (``SampleFrames``
 repeats frames when a video has fewer than asked).
@@ -42,13 +44,8 @@ from .annotation import (
     require_entries,
 )
 from .decoding import too_small_reason
-from .pipeline import (
-    DROPPED,
-    NO_FRAMES,
-    TransformFailure,
-    is_decoder,
-    run_transforms,
-)
+from .pipeline import DROPPED, NO_FRAMES, TransformFailure, run_transforms
+from .sampling import is_decoder
 
 BAD_SAMPLE_ACTIONS = ('error', 'skip')
 
@@ -205,8 +202,7 @@ class _SampleChecks:
         return None
 
 
-@DATASETS.register_module(
-    name=['VideoDataset', 'CheckedVideoDataset'], force=True)
+@DATASETS.register_module()
 class CheckedVideoDataset(_SampleChecks, VideoDataset):
     """``VideoDataset`` whose bad lines and samples are named errors.
 
@@ -255,8 +251,7 @@ class CheckedVideoDataset(_SampleChecks, VideoDataset):
         return None
 
 
-@DATASETS.register_module(
-    name=['RawframeDataset', 'CheckedRawframeDataset'], force=True)
+@DATASETS.register_module()
 class CheckedRawframeDataset(_SampleChecks, RawframeDataset):
     """``RawframeDataset`` whose bad lines and samples are named errors.
 
@@ -310,3 +305,13 @@ class CheckedRawframeDataset(_SampleChecks, RawframeDataset):
 
 
 __all__ = ['BadSampleError', 'CheckedRawframeDataset', 'CheckedVideoDataset']
+
+
+def use_checked_data_sets() -> None:
+    """Register the checked classes under MMAction2's type names
+    ``VideoDataset`` and ``RawframeDataset`` (replacing the stock entries
+    of ``mmaction.registry.DATASETS`` for the whole process)."""
+    for stock_name, checked in (('VideoDataset', CheckedVideoDataset),
+                                ('RawframeDataset', CheckedRawframeDataset)):
+        DATASETS.register_module(
+            name=stock_name, module=checked, force=True)

@@ -7,9 +7,11 @@ sets (:mod:`.checked`) and the video recognizer
 (:mod:`mmblvnet.apis.recognize`) word it for their users. A decoder's
 native stderr output is cut to a few lines (:mod:`.decoding`).
 """
-from typing import Optional, Sequence
+import time
+from typing import List, Optional, Sequence
 
 from .decoding import native_stderr_limited
+from .sampling import is_decoder
 
 # Why a pipeline stopped (TransformFailure.why).
 RAISED, DROPPED, NO_FRAMES = 'raised', 'dropped', 'no frames'
@@ -30,11 +32,6 @@ class TransformFailure(Exception):
         self.why = why
 
 
-def is_decoder(name: str) -> bool:
-    """Whether a transform opens or decodes a video (DecordInit, ...)."""
-    return name.endswith(('Init', 'Decode')) and name != 'RawFrameDecode'
-
-
 def _run_transform(transform, results: dict) -> Optional[dict]:
     """One transform; a decoder's stderr output is cut to a few lines."""
     if not is_decoder(type(transform).__name__):
@@ -43,13 +40,17 @@ def _run_transform(transform, results: dict) -> Optional[dict]:
         return transform(results)
 
 
-def run_transforms(transforms: Sequence, results: dict) -> dict:
+def run_transforms(transforms: Sequence,
+                   results: dict,
+                   seconds: Optional[List[float]] = None) -> dict:
     """Apply ``transforms`` in order.
 
     Args:
         transforms (Sequence[callable]): Built transforms (a ``Compose``'s
             ``transforms``).
         results (dict): The sample's data.
+        seconds (list[float], optional): If given, the wall time of each
+            transform is appended to it, in pipeline order.
 
     Returns:
         dict: The last transform's output.
@@ -60,10 +61,13 @@ def run_transforms(transforms: Sequence, results: dict) -> dict:
     """
     for transform in transforms:
         name = type(transform).__name__
+        start = time.perf_counter()
         try:
             results = _run_transform(transform, results)
         except Exception as error:  # any transform: named, re-raised
             raise TransformFailure(name, RAISED) from error
+        if seconds is not None:
+            seconds.append(time.perf_counter() - start)
         if results is None:
             raise TransformFailure(name, DROPPED)
         if results.get('total_frames', 1) < 1:

@@ -222,10 +222,19 @@ def write_video(path: str, frames: np.ndarray, fps: int = 8) -> None:
         writer.release()
 
 
-def _write_rawframes(folder: str, frames: np.ndarray) -> None:
+def write_rawframes(folder: str, frames: np.ndarray,
+                    filename_tmpl: str = 'img_{:05}.jpg') -> None:
+    """Write RGB frames as JPEG files ``filename_tmpl.format(1), ...``.
+
+    Args:
+        folder (str): Created; must not exist.
+        frames (np.ndarray): RGB frames of shape (T, H, W, 3), uint8.
+        filename_tmpl (str): Frame file names, numbered from 1 (the
+            default is ``RawframeDataset``'s).
+    """
     os.makedirs(folder)
     for i, frame in enumerate(frames, start=1):
-        cv2.imwrite(osp.join(folder, f'img_{i:05d}.jpg'),
+        cv2.imwrite(osp.join(folder, filename_tmpl.format(i)),
                     cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
 
 
@@ -310,7 +319,7 @@ def generate(out_dir: str, clips_per_class: int = 250, num_classes: int = 6,
                         fps)
             video_lines.append(f'{name}.mp4 {label}\n')
             if rawframes:
-                _write_rawframes(osp.join(partial, 'rawframes', name),
+                write_rawframes(osp.join(partial, 'rawframes', name),
                                  frames)
                 frame_lines.append(f'{name} {num_frames} {label}\n')
             if bar is not None:

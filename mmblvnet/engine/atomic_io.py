@@ -155,4 +155,8 @@ class AtomicLocalBackend(LocalBackend):
         self.put(obj.encode(encoding), filepath)
 
 
-register_backend(ATOMIC_BACKEND, AtomicLocalBackend, force=True)
+
+def register_atomic_backend() -> None:
+    """Add :class:`AtomicLocalBackend` to MMEngine's file backends as
+    ``ATOMIC_BACKEND`` (a new name; the stock backends stay)."""
+    register_backend(ATOMIC_BACKEND, AtomicLocalBackend, force=True)

@@ -223,6 +223,3 @@ def register_checked_local_loader() -> None:
     """
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_checked_local, force=True)
-
-
-register_checked_local_loader()

@@ -1,245 +1,29 @@
-"""Fail fast when the data pipeline and the backbone disagree on frames.
+"""Fail fast when the data pipeline and the model disagree on frames.
 
-A 2D backbone with ``num_segments=T`` reads every run of T frames of a
-sample as one clip. A pipeline sampling another number of frames per view
-passes silently whenever one count divides the other: with
-``UniformSample(clip_len=16)`` and T=8 every sample is read as two 8-frame
-clips. MMAction2's frame samplers count frames differently:
-
-* ``SampleFrames``, ``DenseSampleFrames``: ``num_clips * clip_len``
-  frames per view (TSN style: ``num_clips`` segments of ``clip_len``);
-  test views: 2 with ``twice_sample``, ``num_sample_positions`` for dense;
-* ``UniformSample``, ``UniformSampleFrames``: ``clip_len`` frames per
-  view, ``num_clips`` views in test mode;
-* ``UntrimmedSampleFrames``, ``SampleAVAFrames``: ``clip_len`` frames per
-  view (a variable number of views, one).
-
-:class:`NumSegmentsCheckHook` checks these counts in the config before
-anything runs, then the tensor that actually reaches the model at the
-first batch of each loop: a sample of shape (M, C, H, W) must hold
-``views * crops * T`` frames (``ThreeCrop``: 3, ``TenCrop``: 10 crops),
-which also covers samplers this module does not know.
+:class:`NumSegmentsCheckHook` checks the frame samplers of every data
+loader config against the model's frames per clip before anything runs,
+then the tensor that actually reaches the model at the first batch of each
+loop, which also covers samplers :mod:`mmblvnet.datasets.sampling` does
+not know. The sampler rules live there.
 """
-from typing import Iterator, List, Mapping, NamedTuple, Optional, Tuple
-
 from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 
+from ..datasets.sampling import (
+    batch_mismatch,
+    dataset_pipelines,
+    find_num_segments_mismatch,
+    frames_per_sample,
+    model_num_segments,
+)
 from .runner_model import runner_model
-
-LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-# Samplers whose num_clips counts views and clip_len frames per view.
-_CLIP_LEN_SAMPLERS = ('UniformSample', 'UniformSampleFrames')
-_ONE_CLIP_SAMPLERS = ('UntrimmedSampleFrames', 'SampleAVAFrames')
-_CROPS = {'ThreeCrop': 3, 'TenCrop': 10}
-
-
-class Sampling(NamedTuple):
-    """How a frame sampler of a pipeline fills one sample.
-
-    Attributes:
-        path (str): Its config key, e.g. ``val_dataloader.dataset.
-            pipeline[1]``.
-        kind (str): Its type name.
-        frames (int): Frames per view.
-        views (int, optional): Views per sample; None when it varies.
-        counted (str): How ``frames`` is counted, for messages.
-        fix (str): The config change that gives ``T`` frames per view,
-            with ``{T}`` left to fill in.
-    """
-    path: str
-    kind: str
-    frames: int
-    views: Optional[int]
-    counted: str
-    fix: str
-
-
-def _type_name(transform: Mapping) -> str:
-    kind = transform.get('type')
-    return getattr(kind, '__name__', str(kind))
-
-
-def sampling(transform: Mapping, path: str) -> Optional[Sampling]:
-    """The :class:`Sampling` of a pipeline step; None if it samples no
-    frames (it has neither ``clip_len`` nor ``num_clips``)."""
-    if 'clip_len' not in transform and 'num_clips' not in transform:
-        return None
-    kind = _type_name(transform)
-    clip_len = transform.get('clip_len', 1)
-    num_clips = transform.get('num_clips', 1)
-    test_mode = transform.get('test_mode', False)
-    if not isinstance(clip_len, int) or not isinstance(num_clips, int):
-        return None  # per-modality dicts (MMUniformSampleFrames)
-    if kind in _CLIP_LEN_SAMPLERS:
-        return Sampling(
-            path, kind, clip_len, num_clips if test_mode else 1,
-            f'clip_len={clip_len} frames per view (its num_clips='
-            f'{num_clips} counts views)', f'{path}.clip_len={{T}}')
-    if kind in _ONE_CLIP_SAMPLERS:
-        return Sampling(path, kind, clip_len,
-                        None if kind == 'UntrimmedSampleFrames' else 1,
-                        f'clip_len={clip_len} frames per view',
-                        f'{path}.clip_len={{T}}')
-    views = 1
-    if test_mode and transform.get('twice_sample', False):
-        views = 2
-    if test_mode and kind == 'DenseSampleFrames':
-        views = transform.get('num_sample_positions', 10)
-    fix = (f'{path}.num_clips={{T}}' if clip_len == 1 else
-           f'{path}.num_clips and clip_len with num_clips x clip_len = {{T}}')
-    return Sampling(
-        path, kind, num_clips * clip_len, views,
-        f'num_clips={num_clips} x clip_len={clip_len} = '
-        f'{num_clips * clip_len} frames per view', fix)
-
-
-def _pipelines(dataset_cfg: Mapping,
-               path: str) -> Iterator[Tuple[str, List]]:
-    """``(config path, pipeline)`` of a data set and the data sets it
-    wraps (``dataset``, ``datasets``)."""
-    if not isinstance(dataset_cfg, Mapping):
-        return
-    yield path, list(dataset_cfg.get('pipeline') or [])
-    inner = dataset_cfg.get('dataset')
-    if inner is not None:
-        yield from _pipelines(inner, f'{path}.dataset')
-    for index, dataset in enumerate(dataset_cfg.get('datasets') or []):
-        yield from _pipelines(dataset, f'{path}.datasets[{index}]')
-
-
-def pipeline_samplings(pipeline: List,
-                       path: str) -> Tuple[List[Sampling], int]:
-    """The frame samplers of a pipeline and its number of crops.
-
-    Args:
-        pipeline (list[dict]): Transform configs.
-        path (str): Config key of the pipeline.
-
-    Returns:
-        tuple: The :class:`Sampling` of each sampler, and the crops per
-        view (3 for ``ThreeCrop``, 10 for ``TenCrop``, else 1).
-    """
-    samplings, crops = [], 1
-    for index, transform in enumerate(pipeline):
-        if not isinstance(transform, Mapping):
-            continue
-        found = sampling(transform, f'{path}[{index}]')
-        if found is not None:
-            samplings.append(found)
-        crops *= _CROPS.get(_type_name(transform), 1)
-    return samplings, crops
-
-
-def _mismatch(found: Sampling, num_segments: int) -> str:
-    return (f'model.backbone.num_segments={num_segments}, but {found.path} '
-            f'({found.kind}) samples {found.counted}; the backbone would '
-            f'read every {num_segments} frames as one clip. Set '
-            f'{found.fix.format(T=num_segments)} (or num_segments to '
-            f'{found.frames})')
-
-
-def find_pipeline_mismatch(pipeline: List, num_segments: int,
-                           path: str = 'test_pipeline') -> Optional[str]:
-    """Describe the first sampler of ``pipeline`` whose frames per view
-    differ from T (e.g. for ``inference_recognizer``'s test pipeline).
-
-    Args:
-        pipeline (list[dict]): Transform configs.
-        num_segments (int): T of the model.
-        path (str): Config key of the pipeline, for the message.
-
-    Returns:
-        str, optional: The error message, None if every sampler agrees.
-    """
-    for found in pipeline_samplings(pipeline, path)[0]:
-        if found.frames != num_segments:
-            return _mismatch(found, num_segments)
-    return None
-
-
-def find_num_segments_mismatch(cfg: Mapping,
-                               num_segments: int) -> Optional[str]:
-    """Describe the first sampler whose frames per view differ from T.
-
-    Args:
-        cfg (dict): A full MMEngine config.
-        num_segments (int): ``model.backbone.num_segments``.
-
-    Returns:
-        str, optional: The error message, None if every sampler agrees.
-    """
-    for loader in LOADERS:
-        dataset = (cfg.get(loader) or {}).get('dataset')
-        for path, pipeline in _pipelines(dataset, f'{loader}.dataset'):
-            message = find_pipeline_mismatch(pipeline, num_segments,
-                                             f'{path}.pipeline')
-            if message is not None:
-                return message
-    return None
-
-
-def batch_mismatch(frames: int, pipelines: List[Tuple[str, List]],
-                   num_segments: int, loader: str) -> Optional[str]:
-    """Check the frames of one sample of a loop's first batch.
-
-    Args:
-        frames (int): M of a sample of shape (M, C, H, W).
-        pipelines (list[tuple]): ``(config path, pipeline)`` of the loop's
-            data set(s).
-        num_segments (int): T of the model.
-        loader (str): The data loader's config key, for the message.
-
-    Returns:
-        str, optional: The error message, None if ``frames`` fits.
-    """
-    expected = {}  # views per sample -> the sampler that gives them
-    varying = False
-    for path, pipeline in pipelines:
-        samplings, crops = pipeline_samplings(pipeline, f'{path}.pipeline')
-        for found in samplings:
-            if found.views is None:
-                varying = True
-            else:
-                expected.setdefault(found.views * crops, found)
-        if not samplings:  # a sampler unknown here: one view assumed
-            expected.setdefault(crops, None)
-    if len(expected) == 1 and not varying:
-        ((views, found), ) = expected.items()
-        if frames == views * num_segments:
-            return None
-        source = (f'{found.path} ({found.kind}) and the crops give '
-                  if found else 'its pipeline (with no frame sampler '
-                  'known here, 1 view assumed) and the crops give ')
-        return (f'model.backbone.num_segments={num_segments}, but the '
-                f'first {loader} batch holds {frames} frames per sample '
-                f'where {source}{views} view(s) of {num_segments}: the '
-                f'pipeline yields {frames / views:g} frames per view. '
-                f'Make {loader}.dataset.pipeline sample {num_segments} '
-                'frames per view')
-    if frames % num_segments:
-        return (f'model.backbone.num_segments={num_segments}, but the first '
-                f'{loader} batch holds {frames} frames per sample, not a '
-                f'multiple of {num_segments}; make {loader}.dataset.pipeline '
-                f'sample {num_segments} frames per view')
-    return None
-
-
-def _frames_per_sample(data_batch) -> Optional[int]:
-    """M of the first sample, if the batch holds (M, C, H, W) tensors."""
-    inputs = (data_batch or {}).get('inputs') if isinstance(
-        data_batch, Mapping) else None
-    if inputs is None or len(inputs) == 0:
-        return None
-    first = inputs[0]
-    shape = getattr(first, 'shape', ())
-    return int(shape[0]) if len(shape) == 4 else None
 
 
 @HOOKS.register_module()
 class NumSegmentsCheckHook(Hook):
     """Check that every data pipeline samples as many frames per view as
-    the backbone's ``num_segments``: in the config before anything runs,
+    the model's ``num_segments`` (its backbone's, else its neck's): in the
+    config before anything runs,
     then on the first batch of each loop (train, val, test).
 
     A mismatch would otherwise pass silently whenever one count divides the
@@ -251,18 +35,12 @@ class NumSegmentsCheckHook(Hook):
     def __init__(self) -> None:
         self._checked = set()
 
-    @staticmethod
-    def _num_segments(runner) -> Optional[int]:
-        model = runner_model(runner)
-        return getattr(getattr(model, 'backbone', None), 'num_segments',
-                       None)
-
     def before_run(self, runner) -> None:
         """Check the samplers of every data loader config."""
-        num_segments = self._num_segments(runner)
-        if num_segments is None:
+        clip = model_num_segments(runner_model(runner))
+        if clip is None:
             return
-        message = find_num_segments_mismatch(runner.cfg, num_segments)
+        message = find_num_segments_mismatch(runner.cfg, *clip)
         if message is not None:
             raise ValueError(message)
 
@@ -270,14 +48,14 @@ class NumSegmentsCheckHook(Hook):
         if loader in self._checked:
             return
         self._checked.add(loader)
-        num_segments = self._num_segments(runner)
-        frames = _frames_per_sample(data_batch)
-        if num_segments is None or frames is None:
+        clip = model_num_segments(runner_model(runner))
+        frames = frames_per_sample(data_batch)
+        if clip is None or frames is None:
             return
         dataset = (runner.cfg.get(loader) or {}).get('dataset')
         message = batch_mismatch(
-            frames, list(_pipelines(dataset, f'{loader}.dataset')),
-            num_segments, loader)
+            frames, list(dataset_pipelines(dataset, f'{loader}.dataset')),
+            clip.num_segments, loader, clip.key)
         if message is not None:
             raise ValueError(message)
 

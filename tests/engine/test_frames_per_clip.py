@@ -14,7 +14,7 @@ from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 from mmengine.runner import Runner
 
-from mmblvnet.engine.num_segments_check_hook import (
+from mmblvnet.datasets.sampling import (
     batch_mismatch,
     find_num_segments_mismatch,
     find_pipeline_mismatch,

@@ -5,7 +5,7 @@ import torch
 from mmaction.registry import HOOKS, MODELS
 from mmengine.config import Config
 
-from mmblvnet.engine.num_segments_check_hook import find_num_segments_mismatch
+from mmblvnet.datasets.sampling import find_num_segments_mismatch
 
 CONFIG = 'configs/blvnet_tam_r50_8x.py'
 
@@ -44,3 +44,18 @@ def test_wrapped_datasets_are_checked():
     message = find_num_segments_mismatch(cfg, 16)
     assert 'train_dataloader.dataset.dataset.pipeline[0]' in message
     assert find_num_segments_mismatch(cfg, 8) is None
+
+
+def test_a_tam_neck_on_a_stock_resnet_is_checked_by_its_num_segments():
+    # 16 sampled frames would be read as two 8-frame clips by the neck.
+    cfg = Config.fromfile(
+        'configs/demo/tsn-tamneck_r50_1xb8-1x1x8-8e_synthetic-rgb.py')
+    assert 'num_segments' not in cfg.model.backbone
+    hook = HOOKS.build(dict(type='NumSegmentsCheckHook'))
+    hook.before_run(fake_runner(cfg))
+    cfg.train_dataloader.dataset.pipeline[1]['num_clips'] = 16
+    with pytest.raises(ValueError) as error:
+        hook.before_run(fake_runner(cfg))
+    message = str(error.value)
+    assert 'model.neck.num_segments=8' in message
+    assert 'train_dataloader.dataset.pipeline[1]' in message

@@ -7,8 +7,17 @@ from mmaction.registry import MODELS
 from mmengine.hub import get_config
 from reference import assert_matches_reference, randomize_
 
+from mmblvnet.models import ResNetTAM, TAMNeck
 from mmblvnet.models.backbones.blresnet import bLResNet
-from mmblvnet.models.common.impl import runs_batched, set_impl
+from mmblvnet.models.common.avg_pool import DepthwiseAvgPool2d
+from mmblvnet.models.common.impl import (
+    BATCHED,
+    LOOP_INFERENCE,
+    LOOP_WITH_AUTOGRAD,
+    plan,
+    runs_batched,
+    set_impl,
+)
 from mmblvnet.models.common.tam import TAM
 from mmblvnet.utils.profiling import OpCounter
 
@@ -83,6 +92,61 @@ def test_auto_is_loop_on_cpu_and_batched_on_other_devices_and_compiled():
     compiled = torch.compile(path, backend='eager', fullgraph=True)
     assert compiled(torch.zeros(1)).item() == 1
     assert torch.jit.trace(path, torch.zeros(1))(torch.zeros(1)).item() == 1
+
+
+def test_plan_is_decided_by_impl_device_and_autograd_alone():
+    cpu, meta = torch.zeros(1), torch.zeros(1, device='meta')
+    assert plan('batched', cpu) == BATCHED
+    assert plan('auto', meta) == BATCHED
+    assert plan('loop', meta) == LOOP_WITH_AUTOGRAD
+    assert plan('auto', cpu) == LOOP_WITH_AUTOGRAD
+    with torch.no_grad():
+        assert plan('auto', cpu) == LOOP_INFERENCE
+        assert plan('batched', cpu) == BATCHED
+    assert not any(BATCHED)
+    assert LOOP_INFERENCE.fold_conv_bn and LOOP_INFERENCE.per_clip
+    assert not (LOOP_WITH_AUTOGRAD.fold_conv_bn
+                or LOOP_WITH_AUTOGRAD.per_clip)
+
+
+def _traced_ops(module, x):
+    graph = torch.jit.trace(module, x).inlined_graph
+    return {node.kind() for node in graph.nodes()}
+
+
+def test_a_forced_loop_stays_the_loop_while_traced():
+    pool = DepthwiseAvgPool2d(3, 2, 1)
+    x = torch.randn(2, 4, 8, 8)
+    assert 'aten::avg_pool2d' in _traced_ops(pool, x)  # auto: batched
+    pool.impl = 'loop'
+    ops = _traced_ops(pool, x)
+    assert 'aten::avg_pool2d' not in ops
+    assert ops & {'aten::_convolution', 'aten::conv2d'}
+    torch.testing.assert_close(pool(x), torch.nn.AvgPool2d(3, 2, 1)(x))
+
+
+@pytest.mark.parametrize('build', [
+    lambda impl: ResNetTAM(18, 4, impl=impl, out_indices=(3, )),
+    lambda impl: TAMNeck(8, 4, impl=impl),
+])
+def test_every_tam_bearing_module_takes_impl(build):
+    loop, batched = build('loop'), build('batched')
+    assert {m.impl for m in loop.modules() if isinstance(m, TAM)} == {
+        'loop'
+    }
+    assert {m.impl for m in batched.modules() if isinstance(m, TAM)} == {
+        'batched'
+    }
+    batched.load_state_dict(randomize_(loop).state_dict(), strict=True)
+    loop.eval(), batched.eval()
+    if isinstance(loop, TAMNeck):
+        x = (torch.randn(2, 8, 8, 3, 3), )
+    else:
+        x = torch.randn(8, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(batched(x), loop(x))
+    with pytest.raises(ValueError, match="impl=.*'fast'"):
+        build('fast')
 
 
 def test_rejects_unknown_impl():

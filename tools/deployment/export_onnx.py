@@ -36,11 +36,9 @@ from mmblvnet.apis.export import (
     relative_diff,
     worst_relative_diff,
 )
-from mmblvnet.apis.recognize import (
-    init_checked_recognizer,
-    model_num_segments,
-)
+from mmblvnet.apis.recognize import init_checked_recognizer
 from mmblvnet.converters.key_rules import CheckpointKeyError
+from mmblvnet.datasets.sampling import model_num_segments
 from mmblvnet.engine.atomic_io import check_destination, publish
 from mmblvnet.engine.checkpoint_integrity import check_state_dict
 
@@ -97,7 +95,8 @@ def build_model(args: argparse.Namespace):
     model = init_checked_recognizer(args.config,
                                     None if none else args.checkpoint,
                                     'cpu', options)
-    num_segments = args.num_segments or model_num_segments(model)
+    clip = model_num_segments(model)
+    num_segments = args.num_segments or (clip.num_segments if clip else None)
     if num_segments is None:
         raise ValueError('the model has no num_segments; give '
                          '--num-segments T')

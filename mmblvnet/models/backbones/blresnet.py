@@ -110,14 +110,14 @@ class BigLittleStem(nn.Module):
     def forward(self, even: Tensor, odd: Tensor) -> Tensor:
         """Args:
             even (torch.Tensor): Stem maps of the even frames,
-                (N * T / 2, 64, H, W). Overwritten when autograd is off.
+                (N * T / 2, 64, H, W); handed over (TAM may overwrite
+                them, see :meth:`TAM.forward_pairs`).
             odd (torch.Tensor): Stem maps of the odd frames, same shape.
 
         Returns:
             torch.Tensor: One fused map per pair, (N * T / 2, 64, H/2, W/2).
         """
-        little_in, big_in = _blend_pairs(
-            self.tam, even, odd, inplace=not torch.is_grad_enabled())
+        little_in, big_in = _blend_pairs(self.tam, even, odd, inplace=True)
         fused = self.little(little_in)
         fused += self.big(big_in)
         return self.fusion(self.relu(fused))

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .impl import runs_batched
+from .impl import plan
 
 
 class DepthwiseAvgPool2d(nn.AvgPool2d):
@@ -16,7 +16,7 @@ class DepthwiseAvgPool2d(nn.AvgPool2d):
     those of ``nn.AvgPool2d``. The batched implementation (:mod:`.impl`: on
     GPUs, under ``torch.compile``, tracing for FLOP counting and ONNX
     export) stays ``avg_pool2d``, one op that is counted and exported as
-    the pooling it is; so does any traced forward.
+    the pooling it is.
 
     Args:
         kernel_size (int): Side of the square window.
@@ -37,7 +37,7 @@ class DepthwiseAvgPool2d(nn.AvgPool2d):
             torch.Tensor: Averages of shape (B, C, H', W') as
             ``nn.AvgPool2d`` computes them.
         """
-        if torch.jit.is_tracing() or runs_batched(self.impl, x):
+        if not plan(self.impl, x).cpu_kernels:
             return super().forward(x)
         channels = x.shape[1]
         kernel = torch.full(

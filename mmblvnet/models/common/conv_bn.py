@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .impl import runs_batched
+from .impl import plan
 from .small_maps import conv2d
 
 
@@ -30,15 +30,16 @@ def _has_hooks(module: nn.Module) -> bool:
 
 
 def _can_fold(conv: nn.Conv2d, bn: _BatchNorm) -> bool:
-    """Whether ``bn(conv(x))`` may run as one folded convolution now.
+    """Whether ``bn(conv(x))`` may run as one folded convolution on a path
+    that folds (:attr:`.impl.Plan.fold_conv_bn`).
 
-    Only without autograd, with frozen BatchNorm statistics, for a plain
-    zero-padded 2D convolution, and when neither module has forward hooks
-    (so that hooks, e.g. of a feature extractor, still see both calls).
+    Only with frozen BatchNorm statistics, for a plain zero-padded 2D
+    convolution, and when neither module has forward hooks (so that hooks,
+    e.g. of a feature extractor, still see both calls).
     """
-    return (not torch.is_grad_enabled() and not bn.training
-            and bn.track_running_stats and conv.padding_mode == 'zeros'
-            and not _has_hooks(conv) and not _has_hooks(bn))
+    return (not bn.training and bn.track_running_stats
+            and conv.padding_mode == 'zeros' and not _has_hooks(conv)
+            and not _has_hooks(bn))
 
 
 def conv_bn(conv: nn.Conv2d,
@@ -61,10 +62,11 @@ def conv_bn(conv: nn.Conv2d,
     Returns:
         torch.Tensor: Output of shape (B, C_out, H', W').
     """
-    batched = runs_batched(impl, x)
-    if not batched and _can_fold(conv, bn):
+    path = plan(impl, x)
+    if path.fold_conv_bn and _can_fold(conv, bn):
         return conv2d(conv, x, *folded_weights(conv, bn))
-    if batched or _has_hooks(conv) or conv.padding_mode != 'zeros':
+    if (not path.cpu_kernels or _has_hooks(conv)
+            or conv.padding_mode != 'zeros'):
         return bn(conv(x))
     return bn(conv2d(conv, x))
 

@@ -2,12 +2,14 @@
 
 Two implementations of the same numbers:
 
-- ``'loop'``: tuned for eager CPU inference. Without autograd, TAM works
-  clip by clip (and frame by frame in place in the stem) so that its passes
-  reuse the CPU cache, every Conv2d + BatchNorm pair with frozen statistics
-  runs as one convolution whose weights are folded on each call, and the
-  strided shortcut pools run as depthwise convolutions. The number of ops
-  grows with the batch; each is cheap on a CPU.
+- ``'loop'``: tuned for eager CPU. Convolutions run through
+  :func:`.small_maps.conv2d` (exact, faster on maps smaller than the
+  kernel's reach) and the strided shortcut pools as depthwise
+  convolutions; with autograd off, TAM also works clip by clip (in place
+  where the caller hands over its input) so that its passes reuse the CPU
+  cache, and every Conv2d + BatchNorm pair with frozen statistics runs as
+  one convolution with folded weights. The number of ops grows with the
+  batch; each is cheap on a CPU.
 - ``'batched'``: every op covers the whole batch (TAM is a few scaled,
   shifted sums per call, BatchNorm runs as BatchNorm, pools as
   ``avg_pool2d``), so the op count of a forward does not depend on the
@@ -15,18 +17,46 @@ Two implementations of the same numbers:
   tracing and ONNX export want.
 - ``'auto'`` (default): ``'batched'`` on any device other than the CPU and
   while a graph is captured (``torch.compile``, ``torch.export``,
-  ``torch.jit`` tracing or scripting, ONNX export); otherwise ``'loop'``,
-  whose loops and folding apply only with autograd off (with autograd on
-  it already runs TAM batched and BatchNorm unfolded).
+  ``torch.jit`` tracing or scripting, ONNX export); otherwise ``'loop'``.
 
-Modules that have two implementations declare a class attribute ``impl``;
-:func:`set_impl` sets it on every such module of a model. It is a plain
-attribute, not a parameter or buffer: state dicts do not change.
+:func:`plan` is the one place where ``impl``, the input's device, graph
+capture and autograd decide what a forward call may do; it returns one
+of the three :class:`Plan` rows below, and each module only asks the row
+(its own conditions, such as forward hooks that must see both calls of a
+Conv2d + BatchNorm pair, stay with the module). Modules that have two
+implementations declare a class attribute ``impl``; :func:`set_impl` sets
+it on every such module of a model. It is a plain attribute, not a
+parameter or buffer: state dicts do not change.
 """
+from typing import NamedTuple
+
 import torch
 from torch import Tensor, nn
 
 IMPLS = ('auto', 'batched', 'loop')
+
+
+class Plan(NamedTuple):
+    """What a forward call may do on the path it takes.
+
+    Attributes:
+        cpu_kernels (bool): Convolutions through
+            :func:`.small_maps.conv2d`, average pools as depthwise
+            convolutions.
+        fold_conv_bn (bool): A Conv2d + BatchNorm pair with frozen
+            statistics runs as one convolution with folded weights.
+        per_clip (bool): TAM runs clip by clip and may overwrite an input
+            its caller hands over.
+    """
+    cpu_kernels: bool
+    fold_conv_bn: bool
+    per_clip: bool
+
+
+BATCHED = Plan(cpu_kernels=False, fold_conv_bn=False, per_clip=False)
+LOOP_WITH_AUTOGRAD = Plan(cpu_kernels=True, fold_conv_bn=False,
+                          per_clip=False)
+LOOP_INFERENCE = Plan(cpu_kernels=True, fold_conv_bn=True, per_clip=True)
 
 
 def check_impl(impl: str) -> str:
@@ -57,6 +87,23 @@ def runs_batched(impl: str, x: Tensor) -> bool:
     if impl != 'auto':
         return impl == 'batched'
     return x.device.type != 'cpu' or capturing_graph()
+
+
+def plan(impl: str, x: Tensor) -> Plan:
+    """What a module set to ``impl`` may do in a forward call on ``x``.
+
+    Args:
+        impl (str): ``'auto'``, ``'batched'`` or ``'loop'``.
+        x (torch.Tensor): The module's input.
+
+    Returns:
+        Plan: :data:`BATCHED`, or on the loop path
+        :data:`LOOP_WITH_AUTOGRAD` / :data:`LOOP_INFERENCE` as autograd is
+        on or off.
+    """
+    if runs_batched(impl, x):
+        return BATCHED
+    return LOOP_WITH_AUTOGRAD if torch.is_grad_enabled() else LOOP_INFERENCE
 
 
 def set_impl(model: nn.Module, impl: str) -> None:

@@ -29,7 +29,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from .impl import runs_batched
+from .impl import plan
 
 BLENDING_METHODS = ('sum', 'max')
 
@@ -134,12 +134,12 @@ def _max_of_terms(sources: Sequence[Tensor], terms: List[_Term]) -> Tensor:
 
 
 def _blend(sources: Sequence[Tensor], terms: List[_Term], method: str,
-           batched: bool) -> Tensor:
+           per_clip: bool) -> Tensor:
     """Blend shifted, channel-scaled clips and apply ReLU (out of place).
 
-    Without autograd and unless ``batched``, a ``'sum'`` blend runs clip
-    by clip: each clip's passes then reuse data from the CPU cache instead
-    of streaming the whole batch through memory once per pass.
+    With ``per_clip``, a ``'sum'`` blend runs clip by clip: each clip's
+    passes then reuse data from the CPU cache instead of streaming the
+    whole batch through memory once per pass.
 
     Args:
         sources (Sequence[torch.Tensor]): Clips, each of shape
@@ -149,7 +149,9 @@ def _blend(sources: Sequence[Tensor], terms: List[_Term], method: str,
             offset]`` (zero where ``l + offset`` is outside the clip). One
             term must have offset 0.
         method (str): ``'sum'`` or ``'max'``.
-        batched (bool): Cover all clips with each op (a fixed op count).
+        per_clip (bool): Run a ``'sum'`` blend clip by clip (no autograd:
+            :attr:`.impl.Plan.per_clip`); else cover all clips with each op
+            (a fixed op count).
 
     Returns:
         torch.Tensor: Blended clips of shape (N, L, C, H, W).
@@ -157,7 +159,7 @@ def _blend(sources: Sequence[Tensor], terms: List[_Term], method: str,
     terms = sorted(terms, key=lambda term: term[0] != 0)
     if method == 'max':
         return _max_of_terms(sources, terms).relu_()
-    if batched or torch.is_grad_enabled():
+    if not per_clip:
         return _weighted_sum(sources, terms).relu_()
     out = torch.empty_like(sources[0])
     for clip in range(out.shape[0]):
@@ -293,7 +295,7 @@ class TAM(nn.Module):
         terms = [(row - half, 0, self.weight[row])
                  for row in range(self.blending_frames)]
         return _blend((clips, ), terms, self.blending_method,
-                      runs_batched(self.impl, x)).view_as(x)
+                      plan(self.impl, x).per_clip).view_as(x)
 
     def forward_pairs(self,
                       even: Tensor,
@@ -308,10 +310,12 @@ class TAM(nn.Module):
                 the same tensor as ``even`` when both frames of a pair hold
                 one map (bLResNet after a fusion): the result is exact for
                 the duplicated clip at half the cost.
-            inplace (bool): Overwrite ``even`` and ``odd`` with the result
-                when autograd is off, the two are distinct, the method is
-                ``'sum'`` and the loop implementation runs (saves the
-                allocation of two outputs).
+            inplace (bool): The caller hands ``even`` and ``odd`` over:
+                they are overwritten with the result where the path works
+                clip by clip (:attr:`.impl.Plan.per_clip`: the loop
+                implementation without autograd), the two are distinct and
+                the method is ``'sum'`` (saves the allocation of two
+                outputs).
 
         Returns:
             tuple[torch.Tensor]: Blended even and odd frames, each of shape
@@ -324,9 +328,8 @@ class TAM(nn.Module):
         shared_maps = even is odd
         sources = (even.view(shape), ) if shared_maps else (even.view(shape),
                                                           odd.view(shape))
-        batched = runs_batched(self.impl, even)
-        if (inplace and not batched and not shared_maps
-                and not torch.is_grad_enabled()
+        per_clip = plan(self.impl, even).per_clip
+        if (inplace and per_clip and not shared_maps
                 and self.blending_method == 'sum'):
             # Clip by clip, so that the passes over a frame hit the cache.
             for clip in range(num_clips):
@@ -337,5 +340,5 @@ class TAM(nn.Module):
             return even, odd
         return tuple(
             _blend(sources, self._pair_terms(parity, shared_maps),
-                   self.blending_method, batched).view_as(even)
+                   self.blending_method, per_clip).view_as(even)
             for parity in (0, 1))

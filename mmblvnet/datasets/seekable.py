@@ -1,0 +1,147 @@
+"""Re-encoding a video so that any frame decodes after few others.
+
+A decoder reaches frame k by decoding from the keyframe before it; in a
+long-GOP H.264 video (a keyframe every 250 frames, B-frames) that is up to
+hundreds of frames per sampled frame. :func:`reencode` writes a copy with
+a keyframe every ``gop`` frames and no B-frames (same frame size, rate and
+count) and checks it against ffmpeg's own decode of the source.
+``tools/data/make_seekable.py`` runs it over a data set list, and
+:func:`frames_to_decode` counts what a set of sampled frames costs in a
+given file.
+"""
+import os
+import os.path as osp
+import re
+import subprocess
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .video_styles import run_ffmpeg
+
+# Constant-quality settings that kept the generated test videos above
+# 40 dB all-intra (libx264's scale is 0-51, libvpx-vp9's 0-63).
+DEFAULT_CRF = {'H.264': 18, 'VP9': 30}
+_PSNR_AVERAGE = re.compile(r'PSNR .*average:(\S+)')
+
+
+def codec_args(path: str, gop: int, crf: Optional[int]) -> List[str]:
+    """ffmpeg output options: VP9 for ``.webm``, else H.264; a keyframe
+    every ``gop`` frames, no B-frames (nor VP9's hidden alt-ref frames),
+    one thread; ``crf`` None takes :data:`DEFAULT_CRF`."""
+    if path.endswith('.webm'):
+        crf = DEFAULT_CRF['VP9'] if crf is None else crf
+        codec = ['-c:v', 'libvpx-vp9', '-b:v', '0', '-crf', str(crf),
+                 '-deadline', 'good', '-cpu-used', '4', '-auto-alt-ref', '0']
+    else:
+        crf = DEFAULT_CRF['H.264'] if crf is None else crf
+        codec = ['-c:v', 'libx264', '-preset', 'veryfast', '-crf',
+                 str(crf), '-bf', '0']
+    return [*codec, '-g', str(gop), '-keyint_min', str(gop),
+            '-pix_fmt', 'yuv420p', '-threads', '1']
+
+
+def frame_count(path: str) -> int:
+    """Video packets in ``path`` (one per frame), counted by ffprobe."""
+    done = subprocess.run(
+        ['ffprobe', '-v', 'error', '-select_streams', 'v:0',
+         '-count_packets', '-show_entries', 'stream=nb_read_packets', '-of',
+         'csv=p=0', path], capture_output=True, text=True)
+    if done.returncode or not done.stdout.strip().isdigit():
+        raise RuntimeError(f'ffprobe cannot count the frames of {path}: '
+                           f'{done.stderr.strip()[-300:]}')
+    return int(done.stdout)
+
+
+def psnr(path: str, reference: str) -> float:
+    """Mean PSNR in dB of ``path``'s frames against ``reference``'s
+    (ffmpeg's ``psnr`` filter; ``inf`` when identical)."""
+    log = run_ffmpeg(['-i', path, '-i', reference, '-lavfi',
+                      '[0:v][1:v]psnr', '-f', 'null', '-'],
+                     loglevel='info')
+    found = _PSNR_AVERAGE.findall(log)
+    if not found:
+        raise RuntimeError(f'ffmpeg printed no PSNR for {path}')
+    return float(found[-1])
+
+
+def reencode(task: Dict) -> Dict:
+    """Re-encode one video and check it (run in a worker process).
+
+    Args:
+        task (dict): ``video`` (the list path), ``src``, ``dst``, ``gop``
+            and ``crf``.
+
+    Returns:
+        dict: ``video``, ``src_bytes``, ``dst_bytes``, ``frames``,
+        ``psnr`` or, for a video that failed, ``video`` and ``error``.
+    """
+    src, dst = task['src'], task['dst']
+    try:
+        os.makedirs(osp.dirname(dst), exist_ok=True)
+        stem, extension = osp.splitext(dst)
+        partial = f'{stem}.partial{extension}'
+        run_ffmpeg(['-i', src, '-map', '0:v:0', '-an', '-fps_mode',
+                    'passthrough',
+                    *codec_args(dst, task['gop'], task['crf']), '-y',
+                    partial])
+        frames, src_frames = frame_count(partial), frame_count(src)
+        if frames != src_frames:
+            raise RuntimeError(f'{frames} frames written, the source has '
+                               f'{src_frames}')
+        quality = psnr(partial, src)
+        os.replace(partial, dst)
+    except (OSError, RuntimeError) as error:
+        return dict(video=task['video'], error=str(error))
+    return dict(video=task['video'], src_bytes=osp.getsize(src),
+                dst_bytes=osp.getsize(dst), frames=frames, psnr=quality)
+
+
+def keyframe_indices(path: str) -> np.ndarray:
+    """Display-order indices of the keyframes of ``path``'s video stream.
+
+    Read from the packets' timestamps and keyframe flags (ffprobe; no
+    decoding). Packets without a timestamp (B-frames of an AVI) keep
+    their file order.
+
+    Returns:
+        np.ndarray: Sorted frame indices of shape (K, ).
+    """
+    done = subprocess.run(
+        ['ffprobe', '-v', 'error', '-select_streams', 'v:0', '-show_entries',
+         'packet=pts,flags', '-of', 'csv=p=0', path],
+        capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f'ffprobe cannot read the packets of {path}: '
+                           f'{done.stderr.strip()[-300:]}')
+    rows = [line.split(',') for line in done.stdout.split()]
+    order = np.arange(len(rows))
+    if all(pts.lstrip('-').isdigit() for pts, _ in rows):
+        order = np.argsort(np.argsort([int(pts) for pts, _ in rows],
+                                      kind='stable'), kind='stable')
+    return np.sort(order[[flags.startswith('K') for _, flags in rows]])
+
+
+def frames_to_decode(keyframes: np.ndarray,
+                     frame_inds: Sequence[int]) -> int:
+    """The fewest frames a decoder decodes to return ``frame_inds``.
+
+    Each sampled frame is reached by decoding from the keyframe before it
+    (in display order) up to the frame; the count is the union of those
+    runs. B-frames also need the later frame they refer to, so for a file
+    with B-frames this is a lower bound.
+
+    Args:
+        keyframes (np.ndarray): Sorted keyframe indices of shape (K, )
+            (:func:`keyframe_indices`).
+        frame_inds (Sequence[int]): Sampled frame indices.
+
+    Returns:
+        int: Distinct frames decoded.
+    """
+    needed = set()
+    for index in np.unique(np.asarray(frame_inds)):
+        before = np.searchsorted(keyframes, index, side='right') - 1
+        start = int(keyframes[before]) if before >= 0 else 0
+        needed.update(range(start, int(index) + 1))
+    return len(needed)
