@@ -5,9 +5,12 @@
         [--launcher {none,pytorch,slurm,mpi}] [--debug]
 
 Runs the installed MMAction2's own tool (same arguments), with distributed
-runs on CPU-only machines (gloo) and one ``error: <file>: <reason>`` line
-for a checkpoint that cannot be resumed; ``--debug`` (or
-``MMBLVNET_DEBUG=1``) shows the traceback instead.
+runs on CPU-only machines (gloo), one run per work dir (a lock), the
+config checked before anything is built, and one
+``error: <file>: <reason>`` line for a user error (a checkpoint that cannot
+be resumed, a bad video, a full disk); ``--debug`` (or
+``MMBLVNET_DEBUG=1``) shows the traceback instead. SIGTERM or SIGUSR1
+saves a checkpoint that ``--resume`` continues from exactly.
 """
 import sys
 

@@ -82,7 +82,7 @@ test_evaluator = val_evaluator
 # learn the order of the translation pairs sooner in the same time.
 max_epochs = 8
 decay_epochs = 2
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs,
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs,
                  val_begin=1, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')

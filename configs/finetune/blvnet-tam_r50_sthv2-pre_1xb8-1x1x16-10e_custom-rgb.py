@@ -81,7 +81,7 @@ test_evaluator = val_evaluator
 
 # Fine-tuning: a tenth of the reference lr (0.01 at batch 64), scaled to
 # the batch, with a cosine decay; the new head learns 10x faster.
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs,
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs,
                  val_begin=1, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')

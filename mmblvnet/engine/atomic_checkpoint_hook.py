@@ -20,6 +20,10 @@ from mmengine.hooks import CheckpointHook
 from .atomic_io import ATOMIC_BACKEND, atomic_write_bytes, remove_stale_parts
 from .owned_files import OwnedRemoval, checkpoint_name_pattern, refusal
 
+# The name of a checkpoint saved on request (a preemption signal), outside
+# the interval and the max_keep_ckpts rotation.
+ON_REQUEST_TMPL = 'iter_{}_on_request.pth'
+
 
 def _is_local(path: Optional[str]) -> bool:
     return path is None or '://' not in str(path)
@@ -86,8 +90,9 @@ class AtomicCheckpointHook(CheckpointHook):
         self._file_backend = backend
 
     def _owned_name(self, name: str) -> bool:
-        return (name == 'last_checkpoint' or checkpoint_name_pattern(
-            self.filename_tmpl).fullmatch(name) is not None)
+        return name == 'last_checkpoint' or any(
+            checkpoint_name_pattern(tmpl).fullmatch(name) is not None
+            for tmpl in (self.filename_tmpl, ON_REQUEST_TMPL))
 
     def _forget_foreign_best(self, runner) -> None:
         """Ignore ``best_ckpt`` paths of a resumed checkpoint that are not
@@ -140,14 +145,10 @@ class AtomicCheckpointHook(CheckpointHook):
                                        list(self.keep_ckpt_ids))
         return outdated
 
-    # The one private override: MMEngine has no public point between
-    # writing a checkpoint, rotating old ones and writing last_checkpoint
-    # (a test pins the method's name, arguments and callers).
-    def _save_checkpoint_with_step(self, runner, step: int,
-                                   meta: dict) -> None:
-        """Save, then point ``last_checkpoint`` at it, then rotate."""
-        outdated = self._outdated(runner, step)
-        filename = self.filename_tmpl.format(step)
+    def _write(self, runner, filename: str, meta: dict,
+               by_epoch: bool) -> str:
+        """Save ``filename`` in ``out_dir``, then point ``last_checkpoint``
+        at it; returns its path."""
         self.last_ckpt = self.file_backend.join_path(self.out_dir, filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
         runner.save_checkpoint(
@@ -157,15 +158,41 @@ class AtomicCheckpointHook(CheckpointHook):
             save_optimizer=self.save_optimizer,
             save_param_scheduler=self.save_param_scheduler,
             meta=meta,
-            by_epoch=self.by_epoch,
+            by_epoch=by_epoch,
             backend_args=self.backend_args,
             **self.args)
+        if is_main_process():
+            atomic_write_bytes(osp.join(runner.work_dir, 'last_checkpoint'),
+                               str(self.last_ckpt).encode())
+        return self.last_ckpt
+
+    # The one private override: MMEngine has no public point between
+    # writing a checkpoint, rotating old ones and writing last_checkpoint
+    # (a test pins the method's name, arguments and callers).
+    def _save_checkpoint_with_step(self, runner, step: int,
+                                   meta: dict) -> None:
+        """Save, then point ``last_checkpoint`` at it, then rotate."""
+        outdated = self._outdated(runner, step)
+        self._write(runner, self.filename_tmpl.format(step), meta,
+                    self.by_epoch)
         if not is_main_process():
             return
-        atomic_write_bytes(osp.join(runner.work_dir, 'last_checkpoint'),
-                           str(self.last_ckpt).encode())
         for path in outdated:
             self.file_backend.remove(path)
+
+    def save_on_request(self, runner) -> str:
+        """Save the state after the current iteration now.
+
+        Written as ``iter_<N>_on_request.pth`` (N counts the iterations
+        done) with this hook's writer (atomic in a local folder) and
+        named by ``last_checkpoint``, so that ``--resume`` continues from
+        it; it is not counted by ``max_keep_ckpts``.
+
+        Returns:
+            str: The checkpoint's path.
+        """
+        return self._write(runner, ON_REQUEST_TMPL.format(runner.iter + 1),
+                           {}, by_epoch=False)
 
     def after_val_epoch(self, runner, metrics: dict) -> None:
         """MMEngine's best-score save, deleting the old best file last."""

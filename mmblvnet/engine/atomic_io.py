@@ -71,6 +71,11 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     Args:
         path (str): The destination; its folder must exist.
         data (bytes): The new content.
+
+    Raises:
+        OSError: If writing fails (a full disk, a file size limit); it
+            names ``path`` (a failed ``write`` names no file), which is
+            left as it was.
     """
     part = f'{path}{PART_MARK}{os.getpid()}'
     try:
@@ -79,9 +84,13 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         publish(part, path, overwrite=True)
-    except BaseException:
+    except BaseException as error:
         if osp.exists(part):
             os.remove(part)
+        if isinstance(error, OSError) and error.filename is None:
+            raise OSError(
+                error.errno, f'{error.strerror} (writing {len(data)} bytes; '
+                'the file is left as it was)', path) from error
         raise
     _fsync_folder(osp.dirname(osp.abspath(path)))
 

@@ -2,8 +2,9 @@
 
 The command-line tools (``tools/train.py``, ``tools/test.py``,
 ``tools/demo.py``) report what a user can fix (a missing, empty, truncated
-or foreign checkpoint, a bad video, a wrong option) as one line on stderr
-and exit with status 1. ``--debug`` on the command line, or the
+or foreign checkpoint, a bad video, also one met by a data-loader worker,
+a wrong option, a full disk) as one line on stderr and exit with status
+1. ``--debug`` on the command line, or the
 environment variable ``MMBLVNET_DEBUG=1``, lets the exception through with
 its traceback.
 """
@@ -13,6 +14,7 @@ import pickle
 import sys
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
+from ..datasets.checked import BadSampleError
 from ..engine.checkpoint_integrity import CheckpointFileError
 
 DEBUG_FLAG = '--debug'
@@ -20,7 +22,10 @@ DEBUG_ENV = 'MMBLVNET_DEBUG'
 
 # Failures a user can fix. Anything else is a bug and keeps its traceback.
 USER_ERRORS: Tuple[type, ...] = (OSError, ValueError, EOFError,
-                                 pickle.UnpicklingError)
+                                 pickle.UnpicklingError, BadSampleError)
+# How torch re-raises an error of a data-loader worker: this line, then the
+# worker's traceback, whose last line is the original error.
+WORKER_TRACEBACK = 'Original Traceback (most recent call last):'
 
 
 def _reason(error: BaseException) -> str:
@@ -73,13 +78,17 @@ def error_line(error: BaseException) -> str:
 
     A ``FileNotFoundError`` (or other ``OSError``) with a file name gets
     the name in front; the other errors of the tools already start with
-    the file they are about.
+    the file they are about. An error raised in a data-loader worker
+    (torch adds the worker's traceback to its message) keeps its own
+    message only.
     """
     filename = getattr(error, 'filename', None)
     if isinstance(error, OSError) and filename and error.strerror:
         return f'error: {filename}: {error.strerror}'
-    message = ' '.join(str(error).split()) or type(error).__name__
-    return f'error: {message}'
+    message = str(error)
+    if WORKER_TRACEBACK in message:
+        message = message.rstrip().splitlines()[-1].partition(': ')[2]
+    return f'error: {" ".join(message.split()) or type(error).__name__}'
 
 
 def run_main(main: Callable[[List[str]], Optional[int]],

@@ -16,8 +16,14 @@ allow-list of runner checkpoints). The runner they build is
 * any failure to load or resume a checkpoint as one error naming the file
   (:func:`~mmblvnet.utils.cli.checkpoint_errors`).
 
-MMAction2's argument checks (``assert``) are reported as user errors too.
+Training takes the work dir's lock (:mod:`.work_dir_lock`): a second run
+into the same work dir is refused.
+
+MMAction2's argument checks (``assert``) are reported as user errors too,
+and the merged config is checked before anything is built
+(:func:`~mmblvnet.utils.config_check.check_config`).
 """
+import copy
 import functools
 import importlib.util
 import os.path as osp
@@ -30,6 +36,8 @@ from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 
 from .cli import checkpoint_errors, run_main
+from .config_check import check_config
+from .work_dir_lock import LOCK_NAME, lock_work_dir
 
 TOOLS = ('train', 'test')
 
@@ -87,6 +95,22 @@ class ToolRunner(Runner):
             return super().resume(filename, *args, **kwargs)
 
 
+class TrainToolRunner(ToolRunner):
+    """:class:`ToolRunner` holding its work dir's lock from before it
+    writes there until the process ends."""
+
+    @classmethod
+    def from_cfg(cls, cfg: Config) -> 'TrainToolRunner':
+        stale = lock_work_dir(cfg.work_dir)
+        runner = super().from_cfg(cfg)
+        if stale:
+            runner.logger.warning(
+                f'{osp.join(cfg.work_dir, LOCK_NAME)}: the run that held '
+                f'this work dir ({stale}) did not end cleanly (killed?); '
+                'its lock is taken over')
+        return runner
+
+
 def build_runner(cfg: Config) -> Runner:
     """Build the runner the config asks for (``runner_type``) or a
     :class:`ToolRunner`."""
@@ -107,16 +131,20 @@ def mmaction_tool_path(name: str) -> str:
     return path
 
 
-def _asserts_as_value_errors(merge_args):
+def _checked_merge(merge_args, training: bool):
     """MMAction2's ``merge_args`` whose ``assert`` failures (``--dump``
-    not a .pkl, no visualization hook ...) are ValueErrors."""
+    not a .pkl, no visualization hook ...) are ValueErrors, followed by
+    :func:`check_config`."""
 
     @functools.wraps(merge_args)
     def checked(cfg, args):
+        loaded = copy.deepcopy(cfg)
         try:
-            return merge_args(cfg, args)
+            merged = merge_args(cfg, args)
         except AssertionError as error:
             raise ValueError(f'{args.config}: {error}') from error
+        check_config(merged, loaded, args.cfg_options, training)
+        return merged
 
     return checked
 
@@ -129,8 +157,8 @@ def load_mmaction_tool(name: str) -> ModuleType:
                                                   path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.Runner = ToolRunner
-    module.merge_args = _asserts_as_value_errors(module.merge_args)
+    module.Runner = TrainToolRunner if name == 'train' else ToolRunner
+    module.merge_args = _checked_merge(module.merge_args, name == 'train')
     return module
 
 

@@ -1,4 +1,4 @@
-"""The MMEngine internals this plugin relies on, pinned.
+"""The MMEngine (and torch) internals this plugin relies on, pinned.
 
 Each test fails loudly, naming what changed, if an MMEngine upgrade
 renames or stops calling something the plugin hooks into where MMEngine
@@ -30,3 +30,39 @@ def test_train_step_updates_through_optim_wrapper_update_params():
         BaseModel.train_step), (
             'MMEngine\'s BaseModel.train_step no longer calls '
             'optim_wrapper.update_params: NonFiniteLossHook would not run')
+
+
+def test_resume_and_the_epoch_loop_are_as_the_resumable_loop_expects():
+    # ResumableEpochBasedTrainLoop reads the iteration Runner.resume sets,
+    # re-states EpochBasedTrainLoop.run around its validation, and
+    # replaces run_epoch's single pass over the data loader.
+    from mmengine.runner import EpochBasedTrainLoop, Runner
+    resume = inspect.getsource(Runner.resume)
+    assert "self.train_loop._iter = checkpoint['meta']['iter']" in resume, (
+        'MMEngine\'s Runner.resume no longer sets train_loop._iter')
+    run = inspect.getsource(EpochBasedTrainLoop.run)
+    for step in ('self.run_epoch()', 'self._decide_current_val_interval()',
+                 'self.runner.val_loop.run()',
+                 "self.runner.call_hook('after_train')"):
+        assert step in run, f'MMEngine\'s EpochBasedTrainLoop.run: {step}'
+    assert 'enumerate(self.dataloader)' in inspect.getsource(
+        EpochBasedTrainLoop.run_epoch), (
+            'MMEngine\'s EpochBasedTrainLoop.run_epoch changed')
+
+
+def test_torch_reraises_a_worker_error_with_the_traceback_last():
+    # error_line keeps the last line of a worker's traceback.
+    from torch._utils import ExceptionWrapper
+
+    from mmblvnet.utils.cli import WORKER_TRACEBACK, error_line
+    try:
+        raise ValueError('a.mp4: unreadable')
+    except ValueError:
+        wrapped = ExceptionWrapper(where='in DataLoader worker process 0')
+    with_traceback = None
+    try:
+        wrapped.reraise()
+    except ValueError as error:
+        with_traceback = error
+    assert WORKER_TRACEBACK in str(with_traceback)
+    assert error_line(with_traceback) == 'error: a.mp4: unreadable'

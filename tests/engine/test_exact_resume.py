@@ -1,0 +1,258 @@
+"""Exact resume and preemption, provoked for real: signals sent to the
+training process (in process for the fast test, to ``tools/train.py``
+commands for the slow ones), checkpoints written and resumed."""
+import functools
+import logging
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import (
+    REPO,
+    assert_ok,
+    data_options,
+    environment,
+    output,
+    run,
+    tiny_config,
+    train_command,
+    write_list,
+)
+from mmaction.registry import HOOKS
+from mmengine.dataset import pseudo_collate
+from mmengine.hooks import Hook
+from mmengine.logging import MMLogger
+from mmengine.runner import Runner
+from torch.utils.data import DataLoader
+
+from mmblvnet.engine import ResumableEpochBasedTrainLoop
+
+EPOCHS = 2
+CLIPS = 6  # 3 batches of 2 per epoch
+
+
+@HOOKS.register_module(force=True)
+class SignalAt(Hook):
+    """Sends ``signum`` to this process during iteration ``at`` (counted
+    from 1), as Slurm or Kubernetes would."""
+
+    def __init__(self, at: int, signum=signal.SIGTERM):
+        self.at, self.signum = at, signum
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if runner.iter + 1 == self.at:
+            os.kill(os.getpid(), self.signum)
+
+
+def _config(root, work_dir, epochs, validate=False):
+    work_dir.mkdir(exist_ok=True)
+    train_list = write_list(root, 'train', work_dir / 'train.txt', CLIPS)
+    cfg = tiny_config(root, work_dir, epochs=epochs, train_list=train_list,
+                      validate=validate)
+    cfg.default_hooks.checkpoint.save_best = None
+    return cfg
+
+
+def _weights(path):
+    return torch.load(path, weights_only=False)['state_dict']
+
+
+def assert_same_weights(expected, actual):
+    assert expected.keys() == actual.keys()
+    for key in expected:
+        torch.testing.assert_close(actual[key], expected[key], rtol=1e-5,
+                                   atol=1e-6, msg=key)
+
+
+def _stopped_and_resumed(root, work, epochs, stops, validate=False):
+    """Train in ``work``, stopped by SIGTERM during each iteration of
+    ``stops`` and resumed after each; returns the last runner."""
+    for stop_at, resume in zip(stops, (False, *[True] * len(stops))):
+        cfg = _config(root, work, epochs, validate)
+        cfg.resume = resume
+        cfg.custom_hooks.append(dict(type='SignalAt', at=stop_at))
+        with pytest.raises(SystemExit) as stopped:
+            Runner.from_cfg(cfg).train()
+        assert stopped.value.code == 128 + signal.SIGTERM
+        saved = work / f'iter_{stop_at}_on_request.pth'
+        assert (work / 'last_checkpoint').read_text() == str(saved)
+        assert torch.load(saved, weights_only=False)['meta']['iter'] == (
+            stop_at)
+    cfg = _config(root, work, epochs, validate)
+    cfg.resume = True
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return runner
+
+
+def test_sigterm_twice_mid_epoch_resumes_to_the_same_weights(
+        synthetic_root, tmp_path):
+    # One epoch of 3 iterations, stopped after the first and the second.
+    whole = tmp_path / 'whole'
+    Runner.from_cfg(_config(synthetic_root, whole, epochs=1)).train()
+    runner = _stopped_and_resumed(synthetic_root, tmp_path / 'stopped', 1,
+                                  stops=(1, 2))
+    assert runner.iter == CLIPS // 2
+    assert_same_weights(_weights(whole / 'epoch_1.pth'),
+                        _weights(tmp_path / 'stopped' / 'epoch_1.pth'))
+
+
+@pytest.mark.slow
+def test_resumes_at_an_epoch_end_and_after_validation_are_exact(
+        synthetic_root, tmp_path):
+    # Resumed from epoch_1.pth, saved before epoch 1's validation (which
+    # the resumed run skips), and stopped after the last batch of epoch 1
+    # and in epoch 2: validation does not move the generators.
+    whole = tmp_path / 'whole'
+    Runner.from_cfg(_config(synthetic_root, whole, EPOCHS,
+                            validate=True)).train()
+    expected = _weights(whole / f'epoch_{EPOCHS}.pth')
+    cfg = _config(synthetic_root, tmp_path / 'from_epoch_1', EPOCHS,
+                  validate=True)
+    cfg.load_from, cfg.resume = str(whole / 'epoch_1.pth'), True
+    Runner.from_cfg(cfg).train()
+    assert_same_weights(
+        expected, _weights(tmp_path / 'from_epoch_1' / f'epoch_{EPOCHS}.pth'))
+    runner = _stopped_and_resumed(synthetic_root, tmp_path / 'stopped',
+                                  EPOCHS, stops=(3, 4), validate=True)
+    assert runner.iter == EPOCHS * CLIPS // 2
+    assert_same_weights(
+        expected, _weights(tmp_path / 'stopped' / f'epoch_{EPOCHS}.pth'))
+
+
+def _logged_warnings(action):
+    messages = []
+    handler = logging.Handler(level=logging.WARNING)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        action()
+    finally:
+        logger.removeHandler(handler)
+    return messages
+
+
+def test_mid_epoch_resume_with_workers_skips_and_warns(synthetic_root,
+                                                       tmp_path):
+    cfg = _config(synthetic_root, tmp_path, epochs=1)
+    cfg.train_dataloader.num_workers = 1
+    loop = Runner.from_cfg(cfg).train_loop
+    loop._iter = 1  # as Runner.resume sets it from a checkpoint
+    assert _logged_warnings(loop._skip_trained_batches) == [
+        'Resuming at batch 2 of epoch 1 with 1 data-loader workers: they '
+        'seed their random streams when they start, so random augmentation '
+        'of the rest of this epoch differs from an uninterrupted run '
+        '(train_dataloader.num_workers=0 resumes bit-exactly)']
+    assert loop.dataloader.batch_sampler.sampler.skip == 2
+    assert len(list(loop.dataloader)) == 2  # the epoch's other 2 batches
+    assert len(list(loop.dataloader)) == 3  # the next epoch: all 3
+
+
+def test_mid_epoch_resume_without_a_sampler_config_is_refused(
+        synthetic_root, tmp_path):
+    runner = Runner.from_cfg(_config(synthetic_root, tmp_path, epochs=1))
+    built = DataLoader(runner.train_dataloader.dataset, batch_size=2,
+                       collate_fn=pseudo_collate)
+    loop = ResumableEpochBasedTrainLoop(runner, built, max_epochs=1)
+    loop._iter = 1
+    with pytest.raises(ValueError) as error:
+        loop._skip_trained_batches()
+    assert str(error.value) == (
+        'cannot resume at iteration 1, batch 1 of epoch 1: '
+        'ResumableEpochBasedTrainLoop skips trained batches through a '
+        'ResumableSampler in a plain BatchSampler, and train_dataloader '
+        'has BatchSampler of SequentialSampler; give train_dataloader a '
+        'sampler config (not a built sampler) and no batch_sampler, or '
+        'resume from an end-of-epoch checkpoint')
+
+
+# --- tools/train.py processes: kill -9 and SIGTERM (slow) -----------------
+
+def _tool_options(root, tmp_path, *extra):
+    six = write_list(root, 'train', tmp_path / 'six.txt', CLIPS)
+    return [*data_options(root, tmp_path, epochs=EPOCHS, validate=False),
+            f'train_dataloader.dataset.ann_file={six}',
+            'train_dataloader.num_workers=0',
+            'train_dataloader.persistent_workers=False', *extra]
+
+
+def _logged(work, text):
+    return any(text in log.read_text() for log in work.glob('*/*.log'))
+
+
+def _last_is(checkpoint):
+    pointer = checkpoint.parent / 'last_checkpoint'
+    return pointer.exists() and pointer.read_text() == str(checkpoint)
+
+
+def _stop_when(command, work, ready, signum, timeout=240):
+    """Run ``command``; send ``signum`` once ``ready()`` holds."""
+    process = subprocess.Popen(command, cwd=REPO, env=environment(),
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + timeout
+        while not ready():
+            assert process.poll() is None, process.stdout.read()[-3000:]
+            assert time.time() < deadline, 'never ready for the signal'
+            time.sleep(0.1)
+        process.send_signal(signum)
+        text = process.stdout.read()
+        process.wait(timeout=120)
+    finally:
+        process.kill()
+    return process.returncode, text
+
+
+@pytest.mark.slow
+def test_train_tool_killed_twice_mid_epoch_resumes_to_the_same_weights(
+        synthetic_root, tmp_path):
+    options = _tool_options(synthetic_root, tmp_path,
+                            'default_hooks.checkpoint.interval=2',
+                            'default_hooks.checkpoint.by_epoch=False')
+    whole = tmp_path / 'whole'
+    assert_ok(run(train_command(whole, *options)))
+    work = tmp_path / 'killed'
+    for step, resume in ((2, []), (4, ['--resume'])):
+        code, _ = _stop_when(
+            train_command(work, *options) + resume, work,
+            functools.partial(_last_is, work / f'iter_{step}.pth'),
+            signal.SIGKILL)
+        assert code == -signal.SIGKILL
+    result = run(train_command(work, *options) + ['--resume'])
+    assert_ok(result)
+    assert 'resumed epoch: 1, iter: 4' in output(result)
+    assert sorted(p.name for p in work.glob('iter_*.pth')) == [
+        'iter_4.pth', 'iter_6.pth']  # ends at 2 epochs x 3 iterations
+    assert_same_weights(_weights(whole / 'iter_6.pth'),
+                        _weights(work / 'iter_6.pth'))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGUSR1])
+def test_train_tool_stopped_by_a_signal_saves_and_resumes_exactly(
+        synthetic_root, tmp_path, signum):
+    options = _tool_options(synthetic_root, tmp_path)
+    whole = tmp_path / 'whole'
+    assert_ok(run(train_command(whole, *options)))
+    work = tmp_path / 'stopped'
+    code, text = _stop_when(train_command(work, *options), work,
+                            lambda: _logged(work, '[1][1/3]'), signum)
+    assert code == 128 + signum, text[-3000:]
+    saved = Path((work / 'last_checkpoint').read_text())
+    assert saved.name in ('iter_1_on_request.pth', 'iter_2_on_request.pth')
+    name = signal.Signals(signum).name
+    assert [line for line in text.splitlines()
+            if f'Stopped by {name}' in line] == [
+        line for line in text.splitlines()
+        if line.endswith(f'saved {saved}; --resume continues from it')]
+    assert not list(work.glob('*.part-*'))
+    result = run(train_command(work, *options) + ['--resume'])
+    assert_ok(result)
+    assert_same_weights(_weights(whole / f'epoch_{EPOCHS}.pth'),
+                        _weights(work / f'epoch_{EPOCHS}.pth'))
