@@ -42,6 +42,7 @@ from typing import Callable, NamedTuple, Sequence
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
+from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
 from mmblvnet.apis.recognize import (
@@ -146,6 +147,9 @@ def runtime_scorer(args) -> Scorer:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    # No model is built, so nothing else sets the registry scope in which
+    # the test pipeline's transform names (SampleFrames ...) resolve.
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
     recognizer = RuntimeRecognizer(
         args.checkpoint, args.backend, args.threads,
         cfg.model.cls_head.get('average_clips', None))
