@@ -12,7 +12,8 @@ decoding at most ``gop`` frames. ``.webm`` files stay VP9, everything else
 becomes H.264 (``libx264``) in the same container. The same list then
 works with ``data_prefix=dict(video=DST_ROOT)``.
 
-- Runs ``--jobs`` ffmpeg processes at once (one thread each) with a
+- Runs ``--jobs`` ffmpeg processes at once (one thread each, driven by
+  threads: nothing is forked from this process) with a
   progress bar.
 - Resumable: a video is written under a temporary name and renamed when
   done; finished videos are recorded in ``DST_ROOT/make_seekable.jsonl``
@@ -31,7 +32,7 @@ import math
 import os
 import os.path as osp
 import sys
-from multiprocessing import Pool
+from multiprocessing.pool import ThreadPool
 from typing import Dict, Optional, Sequence
 
 from mmengine.utils import ProgressBar
@@ -119,7 +120,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   crf=args.crf) for v in videos if v not in done]
     results = [done[v] for v in videos if v in done]
     bar = ProgressBar(len(tasks), file=sys.stderr)
-    with Pool(max(1, args.jobs)) as pool, open(
+    with ThreadPool(max(1, args.jobs)) as pool, open(
             osp.join(args.dst_root, LOG_FILE), 'a') as log:
         for result in pool.imap_unordered(reencode, tasks):
             if 'error' not in result:
