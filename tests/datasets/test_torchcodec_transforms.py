@@ -140,6 +140,18 @@ def nearest_source_frame(frames, source):
     return distance.argmin(1).tolist()
 
 
+def source_frames_by_decoder(path, indices, source):
+    """Per Init transform (decord, torchcodec), the source frame nearest to
+    each frame it decodes at ``indices``."""
+    found = {}
+    for init, decode in (DECORD, TORCHCODEC):
+        results = TRANSFORMS.build(dict(type=init))(dict(filename=str(path)))
+        results['frame_inds'] = indices
+        imgs = TRANSFORMS.build(dict(type=decode))(results)['imgs']
+        found[init] = nearest_source_frame(np.stack(imgs), source)
+    return found
+
+
 def test_avi_with_b_frames_decord_and_torchcodec_are_wrong_ffmpeg_right(
         tmp_path):
     """docs/data.md: an MPEG-4 part 2 AVI with B-frames (as MMAction2's
@@ -158,12 +170,7 @@ def test_avi_with_b_frames_decord_and_torchcodec_are_wrong_ffmpeg_right(
     assert nearest_source_frame(
         ffmpeg_frames(path, source.shape[1:])[indices], source) == (
             indices.tolist())
-    found = {}
-    for init, decode in (DECORD, TORCHCODEC):
-        results = TRANSFORMS.build(dict(type=init))(dict(filename=str(path)))
-        results['frame_inds'] = indices
-        imgs = TRANSFORMS.build(dict(type=decode))(results)['imgs']
-        found[init] = nearest_source_frame(np.stack(imgs), source)
+    found = source_frames_by_decoder(path, indices, source)
     assert found['TorchCodecInit'] == (indices - 1).tolist()
     assert found['DecordInit'][:4] == indices[:4].tolist()
     wrong = [i != j for i, j in zip(found['DecordInit'], indices)]
@@ -180,11 +187,6 @@ def test_avi_re_encoded_for_seeking_torchcodec_right_decord_frame_0(
     path = tmp_path / 'intra.avi'
     encode_video(source, str(path), 30, codec_args(str(path), 1, None))
     indices = np.array([3, 10, 17, 24, 31, 38, 45, 52])
-    found = {}
-    for init, decode in (DECORD, TORCHCODEC):
-        results = TRANSFORMS.build(dict(type=init))(dict(filename=str(path)))
-        results['frame_inds'] = indices
-        imgs = TRANSFORMS.build(dict(type=decode))(results)['imgs']
-        found[init] = nearest_source_frame(np.stack(imgs), source)
+    found = source_frames_by_decoder(path, indices, source)
     assert found['TorchCodecInit'] == indices.tolist()
     assert found['DecordInit'] == [0] * len(indices)
