@@ -45,6 +45,7 @@ from .annotation import (
 )
 from .decoding import too_small_reason
 from .pipeline import DROPPED, NO_FRAMES, TransformFailure, run_transforms
+from .randomness import sample_randomness
 from .sampling import is_decoder
 
 BAD_SAMPLE_ACTIONS = ('error', 'skip')
@@ -76,6 +77,8 @@ class _SampleChecks:
     ``_precheck`` say what the sample's file is and what can be told about
     it without decoding.
     """
+
+    seeds_samples = True  # see prepare_data
 
     def __init__(self,
                  *args,
@@ -129,6 +132,10 @@ class _SampleChecks:
     def prepare_data(self, idx: int) -> Optional[dict]:
         """Run the pipeline on sample ``idx``, naming the file on failure.
 
+        A :class:`~.randomness.SeededIndex` ``idx`` draws the sample's
+        random augmentation from its own stream (:func:`~.randomness.
+        sample_randomness`).
+
         Returns:
             dict, optional: The pipeline's output; None for a skipped bad
             sample (MMEngine's data set then draws another index).
@@ -138,7 +145,8 @@ class _SampleChecks:
         if reason is not None:
             return self._bad_sample(info, reason)
         try:
-            results = self._run_pipeline(info)
+            with sample_randomness(idx):
+                results = self._run_pipeline(info)
         except _Unreadable as error:
             return self._bad_sample(info, str(error), error.__cause__)
         self._bad_in_a_row = 0

@@ -18,7 +18,13 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 
 from .atomic_io import ATOMIC_BACKEND, atomic_write_bytes, remove_stale_parts
-from .owned_files import OwnedRemoval, checkpoint_name_pattern, refusal
+from .checkpoint_integrity import load_checked
+from .owned_files import (
+    OwnedRemoval,
+    best_checkpoints,
+    checkpoint_name_pattern,
+    refusal,
+)
 
 # The name of a checkpoint saved on request (a preemption signal), outside
 # the interval and the max_keep_ckpts rotation.
@@ -114,11 +120,68 @@ class AtomicCheckpointHook(CheckpointHook):
             else:
                 self.best_ckpt_path_dict[key] = None
 
+    def _best_entries(self):
+        """``(indicator, name key, score key, checkpoint key)`` of each
+        best kept, as MMEngine names them; indicator and name key are None
+        for a single indicator (its name may still be 'auto')."""
+        if len(self.key_indicators) == 1:
+            return [(None, None, 'best_score', 'best_ckpt')]
+        return [(key, key.replace('/', '_'), f'best_score_{key}',
+                 f'best_ckpt_{key}') for key in self.key_indicators]
+
+    def _adopt_newest_best(self, runner) -> None:
+        """After a resume, take the newest best checkpoint on disk as the
+        best, and delete the older ones.
+
+        A best checkpoint is written before the epoch's checkpoint is saved
+        again naming it; a kill, or a full disk, in between leaves a
+        resumed checkpoint naming the previous best (or none), and that
+        best file, never deleted, would stay beside the next one. Best
+        checkpoints after the resumed step (of a later, abandoned part of
+        the run) are left alone.
+        """
+        if (not self.save_best or runner.iter == 0
+                or not _is_local(self.out_dir) or not is_main_process()):
+            return
+        done = runner.epoch if self.by_epoch else runner.iter
+        found = [entry for entry in best_checkpoints(self.out_dir,
+                                                     self.filename_tmpl)
+                 if entry[1] <= done]
+        for indicator, name_key, score_key, ckpt_key in self._best_entries():
+            mine = [path for key, _, path in found
+                    if name_key is None or key == name_key]
+            if not mine:
+                continue
+            newest = mine[-1]
+            hub = load_checked(newest, map_location='cpu')['message_hub']
+            score = hub['runtime_info'].get(score_key)
+            if score is None:
+                continue
+            named = runner.message_hub.runtime_info.get(ckpt_key)
+            if named is None or osp.abspath(named) != osp.abspath(newest):
+                runner.logger.info(
+                    f'Resumed checkpoint names {named} as the best; '
+                    f'{newest} ({score_key} {score:.4f}) was saved after '
+                    'it and is the best')
+                runner.message_hub.update_info(score_key, score)
+                runner.message_hub.update_info(ckpt_key, newest)
+                if indicator is None:
+                    self.best_ckpt_path = newest
+                else:
+                    self.best_ckpt_path_dict[indicator] = newest
+            for path in mine[:-1]:
+                self.file_backend.remove(path)
+                runner.logger.info(
+                    f'Removed {path}, a best checkpoint replaced by '
+                    f'{newest} before the run stopped')
+
     def before_train(self, runner) -> None:
-        """Resolve the folder (as MMEngine), ignore foreign best paths and
-        delete stale part files."""
+        """Resolve the folder (as MMEngine), ignore foreign best paths,
+        take the newest best checkpoint after a resume and delete stale
+        part files."""
         super().before_train(runner)
         self._forget_foreign_best(runner)
+        self._adopt_newest_best(runner)
         if self._atomic and is_main_process():
             for path in remove_stale_parts(self.out_dir, self._owned_name):
                 runner.logger.info(

@@ -32,13 +32,36 @@ def checkpoint_name_pattern(filename_tmpl: str) -> 're.Pattern[str]':
         re.Pattern: Matches ``epoch_12.pth`` and ``best_<key>_epoch_12.pth``
         (the name of MMEngine's best checkpoints), nothing else.
     """
+    return re.compile(rf'(?:best_[^/]+_)?{_step_name(filename_tmpl)}')
+
+
+def _step_name(filename_tmpl: str) -> str:
+    """The regular expression of ``filename_tmpl``'s names, the step
+    number of the first field in the group ``step``."""
     parts = []
     for literal, field, _, _ in string.Formatter().parse(filename_tmpl):
         parts.append(re.escape(literal))
         if field is not None:
-            parts.append(r'\d+')
-    step_name = ''.join(parts)
-    return re.compile(rf'(?:best_[^/]+_)?{step_name}')
+            parts.append(r'\d+' if '(?P<step>' in ''.join(parts) else
+                         r'(?P<step>\d+)')
+    return ''.join(parts)
+
+
+def best_checkpoints(folder: str, filename_tmpl: str) -> List[tuple]:
+    """The best checkpoints a hook with ``filename_tmpl`` left in the
+    local ``folder``.
+
+    Returns:
+        list[tuple]: ``(key, step, path)`` sorted by step, ``key`` as in
+        the name (``acc_top1`` for ``best_acc_top1_epoch_3.pth``).
+    """
+    pattern = re.compile(rf'best_(?P<key>[^/]+)_{_step_name(filename_tmpl)}')
+    found = []
+    for entry in os.scandir(folder) if osp.isdir(folder) else ():
+        match = pattern.fullmatch(entry.name)
+        if match is not None and entry.is_file(follow_symlinks=False):
+            found.append((match['key'], int(match['step']), entry.path))
+    return sorted(found, key=lambda item: item[1])
 
 
 def _same_folder(path: str, folder: str) -> bool:

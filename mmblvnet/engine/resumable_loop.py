@@ -16,10 +16,17 @@ augmentation draw other numbers after any resume.
   them after a resume; creating a data-loader iterator and validating do
   not move them, so a resumed run draws what the uninterrupted run draws.
 
-With ``num_workers=0`` a resumed run thus ends with the weights of the
-uninterrupted one. Data-loader workers seed themselves when they start
-(MMEngine's ``worker_init_fn``), so with workers the random augmentation
-of the rest of a resumed epoch differs (a warning says so).
+Data-loader workers seed themselves once when they start (MMEngine's
+``worker_init_fn``), so which worker loads a sample, and what it loaded
+before, would decide the sample's random augmentation. The sampler
+therefore yields each index as a
+:class:`~mmblvnet.datasets.randomness.SeededIndex` and mmblvnet's data
+sets (MMAction2's ``VideoDataset`` and ``RawframeDataset`` names) draw
+each sample's augmentation from its own stream, seeded by (seed, epoch,
+index): a resumed run ends with the weights of the uninterrupted one,
+with any number of workers. A data set of another type ignores the
+stream (a warning at a mid-epoch resume with workers says so);
+``ResumableSampler(seed_samples=False)`` keeps MMEngine's worker streams.
 
 The hook also makes a run preemptible: on SIGTERM or SIGUSR1 the current
 iteration finishes, a checkpoint is written (``iter_<N>_on_request.pth``,
@@ -38,7 +45,7 @@ from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop
 from torch.utils.data import BatchSampler, DataLoader, Sampler
 
-from . import rng_state
+from ..datasets.randomness import SeededIndex, capture, preserved, restore
 from .atomic_checkpoint_hook import AtomicCheckpointHook
 
 STOP_SIGNALS = ('SIGTERM', 'SIGUSR1')
@@ -54,23 +61,36 @@ class ResumableSampler(Sampler):
         sampler (dict): The wrapped sampler's config, e.g.
             ``dict(type='DefaultSampler', shuffle=True)``.
         seed (int, optional): Given by the runner to the wrapped sampler.
+        seed_samples (bool): Yield :class:`SeededIndex` indices, so that
+            each sample's random augmentation depends on (seed, epoch,
+            index) only. Defaults to True.
     """
 
     def __init__(self, dataset: Sized, sampler: dict,
-                 seed: Optional[int] = None) -> None:
+                 seed: Optional[int] = None,
+                 seed_samples: bool = True) -> None:
         self.sampler = DATA_SAMPLERS.build(
             sampler, default_args=dict(dataset=dataset, seed=seed))
+        self.seed = getattr(self.sampler, 'seed', seed)
+        self.seed_samples = seed_samples and self.seed is not None
+        self.epoch = 0
         self.skip = 0
 
     def __iter__(self) -> Iterator[int]:
         skip, self.skip = self.skip, 0
-        return itertools.islice(iter(self.sampler), skip, None)
+        indices = itertools.islice(iter(self.sampler), skip, None)
+        if not self.seed_samples:
+            return indices
+        return (SeededIndex(index, self.seed, self.epoch)
+                for index in indices)
 
     def __len__(self) -> int:
         return len(self.sampler)
 
     def set_epoch(self, epoch: int) -> None:
-        """Pass the epoch on (it seeds the wrapped sampler's order)."""
+        """Pass the epoch on (it seeds the wrapped sampler's order and the
+        samples' streams)."""
+        self.epoch = epoch
         if hasattr(self.sampler, 'set_epoch'):
             self.sampler.set_epoch(epoch)
 
@@ -91,7 +111,7 @@ class ResumeStateHook(Hook):
         self._previous: Dict[int, object] = {}
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint['meta']['rng_state'] = rng_state.capture()
+        checkpoint['meta']['rng_state'] = capture()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         self.loaded_rng_state = checkpoint.get('meta', {}).get('rng_state')
@@ -183,7 +203,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
                     and self._epoch >= self.val_begin
                     and (self._epoch % self.val_interval == 0
                          or self._epoch == self._max_epochs)):
-                with rng_state.preserved():
+                with preserved():
                     self.runner.val_loop.run()
         self.runner.call_hook('after_train')
         return self.runner.model
@@ -208,14 +228,21 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
                 'config (not a built sampler) and no batch_sampler, or '
                 'resume from an end-of-epoch checkpoint')
         sampler.skip = done * batch_sampler.batch_size
-        if self.dataloader.num_workers > 0:
+        dataset = self.dataloader.dataset
+        seeded = sampler.seed_samples and getattr(
+            dataset, 'seeds_samples', False)
+        if self.dataloader.num_workers > 0 and not seeded:
+            why = (f'{type(dataset).__name__} does not seed each sample'
+                   if sampler.seed_samples else
+                   'ResumableSampler has seed_samples=False')
             print_log(
                 f'Resuming at batch {done + 1} of epoch {self._epoch + 1} '
-                f'with {self.dataloader.num_workers} data-loader workers: '
-                'they seed their random streams when they start, so random '
-                'augmentation of the rest of this epoch differs from an '
-                'uninterrupted run (train_dataloader.num_workers=0 resumes '
-                'bit-exactly)', logger='current', level=logging.WARNING)
+                f'with {self.dataloader.num_workers} data-loader workers '
+                f'and {why}: the workers seed their random streams when '
+                'they start, so random augmentation of the rest of this '
+                'epoch differs from an uninterrupted run '
+                '(train_dataloader.num_workers=0 resumes bit-exactly)',
+                logger='current', level=logging.WARNING)
         return done
 
     def run_epoch(self) -> None:
@@ -223,10 +250,10 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         self.runner.call_hook('before_train_epoch')
         self.runner.model.train()
         done = self._skip_trained_batches()
-        with rng_state.preserved():
+        with preserved():
             batches = iter(self.dataloader)
         if self._resumed_rng_state is not None:
-            rng_state.restore(self._resumed_rng_state)
+            restore(self._resumed_rng_state)
             self._resumed_rng_state = None
         for idx, data_batch in enumerate(batches, start=done):
             self.run_iter(idx, data_batch)

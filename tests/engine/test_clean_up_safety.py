@@ -82,6 +82,36 @@ def test_resumed_best_ckpt_outside_the_work_dir_is_never_deleted(
     assert 'is not directly inside the checkpoint folder' in log
 
 
+def test_resume_takes_the_newest_best_on_disk_and_removes_older_ones(
+        synthetic_root, first_epoch, tmp_path):
+    # Killed (or out of disk) after best_..._epoch_1.pth was written but
+    # before epoch_1.pth was saved again naming it: the resumed checkpoint
+    # still names the previous best.
+    work = tmp_path / 'work'
+    work.mkdir()
+    shutil.copy(first_epoch, work)
+    best = {step: work / f'best_acc_top1_epoch_{step}.pth'
+            for step in (0, 1, 5)}
+    for step, score in ((0, 0.25), (1, 2.0), (5, 3.0)):
+        shutil.copy(first_epoch, best[step])
+        edit_runtime_info(best[step], best_ckpt=str(best[step]),
+                          best_score=score)
+    edit_runtime_info(work / 'epoch_1.pth', best_ckpt=str(best[0]),
+                      best_score=0.25)
+    runner = resuming_runner(synthetic_root, work, work / 'epoch_1.pth',
+                             validate=True)
+    runner.train()
+    # Epoch 2 cannot beat 2.0 (an accuracy): no new best; the older one is
+    # gone, the one after the resumed epoch (an abandoned future) stays.
+    assert sorted(path.name for path in work.glob('best_*')) == [
+        best[1].name, best[5].name]
+    assert runner.message_hub.get_info('best_score') == 2.0
+    log = log_of(runner)
+    assert (f'Resumed checkpoint names {best[0]} as the best; {best[1]} '
+            '(best_score 2.0000) was saved after it and is the best') in log
+    assert f'Removed {best[0]}, a best checkpoint replaced by' in log
+
+
 def test_resumed_keep_ckpt_ids_delete_only_checkpoint_files(
         synthetic_root, first_epoch, tmp_path):
     work = tmp_path / 'work'

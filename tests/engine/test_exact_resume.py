@@ -54,6 +54,12 @@ def _config(root, work_dir, epochs, validate=False):
     cfg = tiny_config(root, work_dir, epochs=epochs, train_list=train_list,
                       validate=validate)
     cfg.default_hooks.checkpoint.save_best = None
+    # Random augmentation, so that a resume drawing other numbers shows.
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    pipeline.insert(-2, dict(type='RandomResizedCrop'))
+    pipeline.insert(-2, dict(type='Resize', scale=(32, 32),
+                             keep_ratio=False))
+    pipeline.insert(-2, dict(type='Flip', flip_ratio=0.5))
     return cfg
 
 
@@ -68,11 +74,14 @@ def assert_same_weights(expected, actual):
                                    atol=1e-6, msg=key)
 
 
-def _stopped_and_resumed(root, work, epochs, stops, validate=False):
-    """Train in ``work``, stopped by SIGTERM during each iteration of
-    ``stops`` and resumed after each; returns the last runner."""
+def _stopped_and_resumed(root, work, epochs, stops, validate=False,
+                         workers=0):
+    """Train in ``work`` with ``workers`` data-loader workers, stopped by
+    SIGTERM during each iteration of ``stops`` and resumed after each;
+    returns the last runner."""
     for stop_at, resume in zip(stops, (False, *[True] * len(stops))):
         cfg = _config(root, work, epochs, validate)
+        cfg.train_dataloader.num_workers = workers
         cfg.resume = resume
         cfg.custom_hooks.append(dict(type='SignalAt', at=stop_at))
         with pytest.raises(SystemExit) as stopped:
@@ -83,6 +92,7 @@ def _stopped_and_resumed(root, work, epochs, stops, validate=False):
         assert torch.load(saved, weights_only=False)['meta']['iter'] == (
             stop_at)
     cfg = _config(root, work, epochs, validate)
+    cfg.train_dataloader.num_workers = workers
     cfg.resume = True
     runner = Runner.from_cfg(cfg)
     runner.train()
@@ -137,17 +147,36 @@ def _logged_warnings(action):
     return messages
 
 
-def test_mid_epoch_resume_with_workers_skips_and_warns(synthetic_root,
-                                                       tmp_path):
+def test_stopped_twice_with_workers_ends_with_the_weights_of_a_run_without(
+        synthetic_root, tmp_path):
+    # Each sample's augmentation is seeded by (seed, epoch, index): which
+    # worker loads it, and whether the epoch was resumed, does not matter.
+    whole = tmp_path / 'whole'
+    Runner.from_cfg(_config(synthetic_root, whole, epochs=1)).train()
+    runner = _stopped_and_resumed(synthetic_root, tmp_path / 'stopped', 1,
+                                  stops=(1, 2), workers=2)
+    assert runner.iter == CLIPS // 2
+    assert_same_weights(_weights(whole / 'epoch_1.pth'),
+                        _weights(tmp_path / 'stopped' / 'epoch_1.pth'))
+
+
+@pytest.mark.parametrize('seed_samples', [True, False])
+def test_mid_epoch_resume_with_workers_skips_and_warns_if_unseeded(
+        synthetic_root, tmp_path, seed_samples):
     cfg = _config(synthetic_root, tmp_path, epochs=1)
     cfg.train_dataloader.num_workers = 1
+    cfg.train_dataloader.sampler = dict(type='ResumableSampler',
+                                        sampler=cfg.train_dataloader.sampler,
+                                        seed_samples=seed_samples)
     loop = Runner.from_cfg(cfg).train_loop
     loop._iter = 1  # as Runner.resume sets it from a checkpoint
-    assert _logged_warnings(loop._skip_trained_batches) == [
-        'Resuming at batch 2 of epoch 1 with 1 data-loader workers: they '
-        'seed their random streams when they start, so random augmentation '
-        'of the rest of this epoch differs from an uninterrupted run '
-        '(train_dataloader.num_workers=0 resumes bit-exactly)']
+    assert _logged_warnings(loop._skip_trained_batches) == ([] if seed_samples
+                                                            else [
+        'Resuming at batch 2 of epoch 1 with 1 data-loader workers and '
+        'ResumableSampler has seed_samples=False: the workers seed their '
+        'random streams when they start, so random augmentation of the rest '
+        'of this epoch differs from an uninterrupted run '
+        '(train_dataloader.num_workers=0 resumes bit-exactly)'])
     assert loop.dataloader.batch_sampler.sampler.skip == 2
     assert len(list(loop.dataloader)) == 2  # the epoch's other 2 batches
     assert len(list(loop.dataloader)) == 3  # the next epoch: all 3
