@@ -31,7 +31,10 @@ stream (a warning at a mid-epoch resume with workers says so);
 The hook also makes a run preemptible: on SIGTERM or SIGUSR1 the current
 iteration finishes, a checkpoint is written (``iter_<N>_on_request.pth``,
 atomically by ``AtomicCheckpointHook``), one line names it, and the
-process exits with status 128 + the signal number. A second signal
+process exits with status 128 + the signal number. In a distributed run
+the ranks agree after every iteration (an all-reduce of one number)
+whether any of them caught a signal, so all stop after the same
+iteration even when the signal reached one rank only. A second signal
 stops at once.
 """
 import itertools
@@ -39,7 +42,9 @@ import logging
 import signal
 from typing import Dict, Iterator, Optional, Sized, Union
 
+import torch
 from mmaction.registry import DATA_SAMPLERS, HOOKS, LOOPS
+from mmengine.dist import all_reduce, is_distributed
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop
@@ -137,9 +142,20 @@ class ResumeStateHook(Hook):
             signal.signal(number, handler)
         self._previous.clear()
 
+    def _caught_by_any_rank(self) -> Optional[int]:
+        """The stop signal caught by this or any other process of a
+        distributed run (the highest number), so that all stop after the
+        same iteration; None if none was."""
+        if not is_distributed():
+            return self._signal
+        caught = torch.tensor([self._signal or 0])
+        all_reduce(caught, op='max')
+        return int(caught) or None
+
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
-        """After a stop signal: save, say where, exit."""
+        """After a stop signal (to any rank): save, say where, exit."""
+        self._signal = self._caught_by_any_rank()
         if self._signal is None:
             return
         name = signal.Signals(self._signal).name

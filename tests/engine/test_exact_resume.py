@@ -285,3 +285,65 @@ def test_train_tool_stopped_by_a_signal_saves_and_resumes_exactly(
     assert_ok(result)
     assert_same_weights(_weights(whole / f'epoch_{EPOCHS}.pth'),
                         _weights(work / f'epoch_{EPOCHS}.pth'))
+
+
+def _ranks(launcher_pid):
+    """The pids of the training processes torchrun started."""
+    agent = Path(f'/proc/{launcher_pid}/task/{launcher_pid}/children')
+    return [int(pid) for pid in agent.read_text().split()]
+
+
+@pytest.mark.slow
+def test_ddp_rank_stopped_by_sigterm_stops_all_ranks_and_resumes_exactly(
+        synthetic_root, tmp_path):
+    # Two gloo ranks; the signal reaches rank 1 only (as a preemption of
+    # one task would): both stop after the same iteration.
+    twelve = write_list(synthetic_root, 'train', tmp_path / 'twelve.txt',
+                        2 * CLIPS)
+    options = _tool_options(synthetic_root, tmp_path,
+                            f'train_dataloader.dataset.ann_file={twelve}')
+
+    def ddp(work, port):
+        return train_command(
+            work, *options, '--launcher', 'pytorch',
+            tool=('-m', 'torch.distributed.run', '--nproc_per_node', '2',
+                  '--master_port', str(port), 'tools/train.py'))
+
+    whole = tmp_path / 'whole'
+    assert_ok(run(ddp(whole, 29611), timeout=600))
+    work = tmp_path / 'stopped'
+    process = subprocess.Popen(ddp(work, 29612), cwd=REPO,
+                               env=environment(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 300
+        while not _logged(work, '[1][1/3]'):
+            assert process.poll() is None, process.stdout.read()[-3000:]
+            assert time.time() < deadline, 'never ready for the signal'
+            time.sleep(0.1)
+        ranks = sorted(_ranks(process.pid))
+        assert len(ranks) == 2
+        os.kill(ranks[1], signal.SIGTERM)
+        text = process.stdout.read()
+        process.wait(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode != 0, text[-3000:]
+    saved = Path((work / 'last_checkpoint').read_text())
+    assert saved.name.endswith('_on_request.pth')
+    assert [line for line in text.splitlines()
+            if 'Stopped by SIGTERM' in line] == [
+        line for line in text.splitlines()
+        if line.endswith(f'saved {saved}; --resume continues from it')]
+    result = run(ddp(work, 29613) + ['--resume'], timeout=600)
+    assert_ok(result)
+    # The learned weights are the uninterrupted run's. BatchNorm's running
+    # statistics are not: they differ after the next epoch boundary also
+    # for a DDP run resumed from a regular checkpoint, without signals
+    # (the samplers' indices and the samples' seeds are the same).
+    expected, resumed = (_weights(path / f'epoch_{EPOCHS}.pth')
+                         for path in (whole, work))
+    learned = [key for key in expected
+               if not key.endswith(('running_mean', 'running_var'))]
+    assert_same_weights({key: expected[key] for key in learned},
+                        {key: resumed[key] for key in learned})
