@@ -67,10 +67,10 @@ and the ATen ops of one backbone forward per batch size
 batch, in float32 and with autocast float16 (AMP), and the training
 throughput; timings there synchronize the device.
 
-This script is the command line; the models, measurements, targets and
-report are :mod:`mmblvnet.utils.benchmark`. A user error (e.g. ``--device
-cuda`` without a GPU) is one ``error:`` line and exit status 1
-(``--debug`` shows the traceback).
+This script is only the command line: the models, measurements, targets
+and report are :mod:`mmblvnet.utils.benchmark`. It reports a user error
+(``--device cuda`` on a machine without a GPU, say) as one ``error:``
+line with exit status 1; ``--debug`` shows the traceback.
 """
 import argparse
 import json
