@@ -1,10 +1,13 @@
 """Measuring recognizers: wall time, training peak memory, inference.
 
-Shared by ``tools/analysis/benchmark.py`` and :mod:`mmblvnet.study`, so
-every number of the project is measured the same way:
+Shared by the benchmarks (:mod:`mmblvnet.utils.benchmark`, the tools
+``tools/analysis/bench_pipeline.py`` and
+``tools/deployment/bench_runtime.py``) and :mod:`mmblvnet.study`, so every
+number of the project is measured the same way:
 
 - :func:`interleaved_medians`: median wall times of several models, the
   models taking turns.
+- :func:`step_times`: median wall and process CPU time of repeated calls.
 - :class:`TrainStep` and :func:`train_peak_bytes`: one SGD step and the
   most bytes it holds at once (exact on CPU through
   :class:`LiveStorageTracker`, ``max_memory_allocated`` on CUDA).
@@ -16,6 +19,7 @@ every number of the project is measured the same way:
   each is at least one kernel launch).
 """
 import collections
+import resource
 import statistics
 import time
 import weakref
@@ -180,6 +184,29 @@ def interleaved_medians(runs: Dict[str, Callable[[], object]], repeats: int,
             times[name].append(seconds(run, device))
     return {name: statistics.median(t) for name, t in times.items()}
 
+
+def step_times(step: Callable[[], object], repeats: int,
+               device: torch.device) -> Dict[str, float]:
+    """Median wall time of ``repeats`` calls of ``step`` (``step_s``) and,
+    on CPU, the median process CPU time of the same calls, split into user
+    and system (kernel) time (``cpu_s``, ``user_s``, ``sys_s``;
+    ``getrusage``).
+
+    System time is where page faults show: a malloc that returns memory to
+    the OS faults it in again on the next step.
+    """
+    walls, cpu_samples = [], []
+    for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        walls.append(seconds(step, device))
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu_samples.append((after.ru_utime - before.ru_utime,
+                            after.ru_stime - before.ru_stime))
+    result = dict(step_s=statistics.median(walls))
+    if device.type == 'cpu':
+        user, system = sorted(cpu_samples, key=sum)[len(cpu_samples) // 2]
+        result.update(cpu_s=user + system, user_s=user, sys_s=system)
+    return result
 
 
 def inference(model: nn.Module, clips: Tensor, amp: bool = False) -> Tensor:

@@ -3,6 +3,7 @@ through a real DataLoader, the models beside them, JSON and Markdown."""
 import json
 import sys
 
+import pytest
 from helpers import REPO, load_tool, output, run
 
 CONFIG = str(REPO / 'configs' / 'blvnet_tam_r50_8x.py')
@@ -52,3 +53,15 @@ def test_swap_decoder_replaces_only_the_decord_pair():
         'TorchCodecInit', 'SampleFrames', 'TorchCodecDecode', 'Resize']
     assert swapped[0]['io_backend'] == 'disk'
     assert pipeline[0]['type'] == 'DecordInit'
+
+
+def test_a_missing_video_list_is_one_error_line(tmp_path, capsys):
+    bench = load_tool('tools/analysis/bench_pipeline.py')
+    absent = tmp_path / 'absent.txt'
+    argv = [CONFIG, '--quick', '--videos', str(absent), '--out-dir',
+            str(tmp_path)]
+    assert bench.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err == (f'error: --videos {absent}: no list file {absent}\n')
+    with pytest.raises(ValueError, match='no list file'):
+        bench.main([*argv, '--debug'])

@@ -30,10 +30,11 @@ docs/data.md), the tool measures:
   process that has decoded can deadlock).
 
 Beside them it measures bLVNet-TAM-50 ``frames/2``x2 and MMAction2's
-TSM-R50 ``frames``f (built by ``tools/analysis/benchmark.py``, random
-weights) on ``--device``: inference and SGD training-step clips/s on
-random clips of ``--model-batch`` clips (default: 1 on CPU, the split's
-batch size on CUDA), with the same timing primitives
+TSM-R50 ``frames``f (random weights;
+:mod:`mmblvnet.utils.benchmark.compared_models`) on ``--device``:
+inference and SGD training-step clips/s on random clips of
+``--model-batch`` clips (default: 1 on CPU, the split's batch size on
+CUDA), with the same timing primitives
 (:mod:`mmblvnet.utils.profiling`). "Workers needed" is the model's
 training clips/s over one worker's clips/s, rounded up: the data-loader
 workers this machine needs to keep that model busy. Nothing is estimated:
@@ -42,7 +43,9 @@ on CPU the model numbers are the CPU's.
 Results go to ``OUT_DIR/bench_pipeline.json`` and ``.md`` (default
 ``work_dirs/bench_pipeline``); the Markdown is also printed. ``--quick``
 (2 samples, 2 batches, 4-frame clips at 64 px, one timed model run) is a
-smoke test, not a measurement.
+smoke test, not a measurement. A user error (a missing list, ``--device
+cuda`` without a GPU) is one ``error:`` line and exit status 1
+(``--debug`` shows the traceback).
 """
 import argparse
 import copy
@@ -70,15 +73,22 @@ from torch.utils.data import DataLoader
 
 from mmblvnet.datasets.pipeline import run_transforms
 from mmblvnet.datasets.seekable import frames_to_decode, keyframe_indices
-from mmblvnet.utils.profiling import TrainStep, inference, interleaved_medians
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import (  # noqa: E402  (the sibling script's builders)
+from mmblvnet.utils.benchmark.compared_models import (
     build_models,
-    check_device,
     model_labels,
     random_clips,
 )
+from mmblvnet.utils.benchmark.options import (
+    CLIP_OPTIONS,
+    DEVICES,
+    add_int_options,
+    check_frames,
+)
+from mmblvnet.utils.cli import run_main
+from mmblvnet.utils.machine import check_device
+from mmblvnet.utils.profiling import TrainStep, inference, interleaved_medians
+
+REPO = Path(__file__).resolve().parents[2]
 
 # Decoder variants: transform types replaced in the config's pipeline.
 DECODERS = {
@@ -105,18 +115,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'the config\'s data_prefix)')
     parser.add_argument('--decoders', nargs='+', choices=sorted(DECODERS),
                         default=['stock', 'torchcodec'])
-    parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
-    for flag, default, text in (
+    parser.add_argument('--device', choices=DEVICES, default='cpu')
+    add_int_options(parser, (
         ('--workers', 2, 'DataLoader workers'),
         ('--batches', 20, 'timed DataLoader batches per variant'),
         ('--samples', 16, 'samples timed transform by transform'),
         ('--threads', 1, 'torch threads of this process (the model)'),
-        ('--frames', 16, 'frames per model clip (bLVNet: frames/2 x 2)'),
-        ('--size', 224, 'model crop size'),
+        *CLIP_OPTIONS,
         ('--repeats', 3, 'timed model runs (median)'),
-        ('--num-classes', 174, 'classes of the model heads'),
-    ):
-        parser.add_argument(flag, type=int, default=default, help=text)
+    ))
     parser.add_argument('--model-batch', type=int,
                         help='clips per model run (default: 1 on CPU, the '
                         'split\'s batch size on CUDA)')
@@ -127,8 +134,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if args.quick:
         args.samples, args.batches, args.repeats = 2, 2, 1
         args.frames, args.size = 4, 64
-    if args.frames < 2 or args.frames % 2:
-        parser.error(f'--frames must be even and >= 2, got {args.frames}')
+    check_frames(parser, args.frames)
     return args
 
 
@@ -149,13 +155,13 @@ def video_sets(dataset_cfg: ConfigDict,
         return {Path(dataset_cfg.ann_file).name: dataset_cfg}
     key = PREFIX_KEYS.get(dataset_cfg.type)
     if key is None:
-        raise SystemExit(f'--videos needs a {" or ".join(PREFIX_KEYS)}, '
+        raise ValueError(f'--videos needs a {" or ".join(PREFIX_KEYS)}, '
                          f'the config\'s data set is {dataset_cfg.type}')
     sets = {}
     for item in videos:
         ann_file, _, root = item.partition(':')
         if not os.path.isfile(ann_file):
-            raise SystemExit(f'--videos {item}: no list file {ann_file}')
+            raise ValueError(f'--videos {item}: no list file {ann_file}')
         cfg = copy.deepcopy(dataset_cfg)
         cfg.ann_file = ann_file
         if root:
@@ -262,9 +268,8 @@ def model_rates(args: argparse.Namespace,
     """Inference and training-step clips/s of bLVNet-TAM-50 and TSM-R50
     on random clips of ``batch`` clips (their runs take turns)."""
     device = torch.device(args.device)
-    options = argparse.Namespace(device=device, num_classes=args.num_classes,
-                                 impl='auto', channels_last=False)
-    models = build_models(options, MODELS, frames=args.frames)
+    models = build_models(REPO, MODELS, frames=args.frames,
+                          num_classes=args.num_classes, device=device)
     clips = random_clips(batch, args.frames, args.size, device)
     for model in models.values():
         model.eval()
@@ -373,7 +378,9 @@ def format_report(report: Dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def main(argv: Optional[Sequence[str]] = None) -> Dict:
+def run(argv: List[str]) -> int:
+    """Measure, write the JSON and Markdown to ``--out-dir``, print the
+    Markdown."""
     args = parse_args(argv)
     report = measure(args)
     out_dir = Path(args.out_dir)
@@ -383,8 +390,13 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     markdown = format_report(report)
     (out_dir / 'bench_pipeline.md').write_text(markdown)
     print(markdown)
-    return report
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the tool; user errors are one ``error:`` line, status 1."""
+    return run_main(run, argv)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -7,8 +7,8 @@ OpenVINO, fp32 and int8, in one process.
         [--out FILE]
 
 bLVNet-TAM-50 8x2 (``configs/blvnet_tam_r50_8x.py``) and MMAction2's
-TSM-R50 at the same number of frames (its own config, read offline, as
-``tools/analysis/benchmark.py`` builds them) get random weights whose
+TSM-R50 at the same number of frames (its own config, read offline;
+:mod:`mmblvnet.utils.benchmark.compared_models`) get random weights whose
 logits depend on the input (:func:`~mmblvnet.apis.export.random_weights_`)
 and are exported the same way (:func:`~mmblvnet.apis.export.export_onnx`,
 dynamic batch). Each export is checked against PyTorch at batch 1 in
@@ -27,16 +27,16 @@ latency, its ratio to the same model in PyTorch eager and (bLVNet rows)
 to TSM-R50 in the same runtime. ``--busy-processes N`` keeps N processes
 spinning on the CPU while timing (the "one other busy process" load).
 ``--quick`` is one warm-up and one timed run (smoke test; use small
-``--size``).
+``--size``). A user error is one ``error:`` line and exit status 1
+(``--debug`` shows the traceback).
 """
 import argparse
 import functools
-import importlib.util
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 from mmengine.registry import init_default_scope
@@ -49,6 +49,16 @@ from mmblvnet.apis.export import (
 )
 from mmblvnet.apis.quantize import quantize_int8
 from mmblvnet.apis.runtime import RuntimeRecognizer
+from mmblvnet.utils.benchmark.compared_models import build_models, model_labels
+from mmblvnet.utils.benchmark.options import (
+    CLIP_OPTIONS,
+    TIMING_OPTIONS,
+    add_batch_and_output_options,
+    add_int_options,
+    check_timing_args,
+)
+from mmblvnet.utils.cli import run_main
+from mmblvnet.utils.machine import cpu_name
 from mmblvnet.utils.profiling import inference, interleaved_medians
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,48 +67,24 @@ RUNTIMES = ('pytorch', 'ort-fp32', 'ort-int8', 'openvino-fp32',
 MODELS = ('blvnet', 'tsm')
 
 
-def _benchmark_tool():
-    """``tools/analysis/benchmark.py``: the one home of the compared
-    models' configs and labels."""
-    path = REPO / 'tools' / 'analysis' / 'benchmark.py'
-    spec = importlib.util.spec_from_file_location('mmblvnet_benchmark',
-                                                  path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-benchmark = _benchmark_tool()
-
-
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='bLVNet-TAM-50 vs TSM-R50 latency in PyTorch, ONNX '
         'Runtime and OpenVINO, fp32 and int8')
-    for flag, default, text in (
+    add_int_options(parser, (
         ('--threads', 2, 'threads of every runtime'),
-        ('--frames', 16, 'frames per clip, even (16 = bLVNet 8x2)'),
-        ('--size', 224, 'square crop size'),
-        ('--num-classes', 174, 'classes of every head'),
-        ('--repeats', 5, 'timed runs per measurement (median)'),
-        ('--warmup', 1, 'untimed runs before each measurement'),
+        *CLIP_OPTIONS,
+        *TIMING_OPTIONS,
         ('--calib-clips', 4, 'random clips calibrating int8'),
         ('--busy-processes', 0, 'processes spinning on the CPU while '
          'timing (load)'),
-    ):
-        parser.add_argument(flag, type=int, default=default, help=text)
-    parser.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 8],
-                        help='clips per batch')
+    ))
+    add_batch_and_output_options(parser, 'clips per batch',
+                                 'also write the report here')
     parser.add_argument('--runtimes', nargs='+', choices=RUNTIMES,
                         default=list(RUNTIMES), help='runtimes to time')
-    parser.add_argument('--quick', action='store_true',
-                        help='one warm-up and one timed run (smoke test)')
-    parser.add_argument('--out', help='also write the report here')
     args = parser.parse_args(argv)
-    if args.quick:
-        args.repeats, args.warmup = 1, 1
-    if args.frames < 2 or args.frames % 2:
-        parser.error(f'--frames must be even and >= 2, got {args.frames}')
+    check_timing_args(parser, args)
     if 'pytorch' not in args.runtimes:
         parser.error('--runtimes must include pytorch (every ratio is to '
                      'PyTorch eager)')
@@ -215,10 +201,8 @@ def measure(args: argparse.Namespace, folder: str) -> str:
     """Build, export, check and time; return the report."""
     init_default_scope('mmaction')
     clip_shape = (args.frames, 3, args.size, args.size)
-    built = benchmark.build_models(
-        argparse.Namespace(frames=args.frames, num_classes=args.num_classes,
-                           device='cpu', impl='auto', channels_last=False),
-        names=MODELS)
+    built = build_models(REPO, MODELS, frames=args.frames,
+                         num_classes=args.num_classes)
     models = {name: random_weights_(model, clip_shape).eval()
               for name, model in built.items()}
     files = export_models(models, args, folder)
@@ -229,7 +213,7 @@ def measure(args: argparse.Namespace, folder: str) -> str:
     }
     check = torch.randn(1, *clip_shape,
                         generator=torch.Generator().manual_seed(2))
-    labels = benchmark.model_labels(args.frames)
+    labels = model_labels(args.frames)
     lines = [
         f'{labels[name]} vs PyTorch (max abs diff / logit scale, b1): ' +
         parity({r: runners[name, r] for r in args.runtimes}, check)
@@ -250,7 +234,7 @@ def measure(args: argparse.Namespace, folder: str) -> str:
         for spinner in spinners:
             spinner.kill()
             spinner.wait()
-    settings = (f'{benchmark._cpu_name()} CPU, {args.threads} threads, '
+    settings = (f'{cpu_name()} CPU, {args.threads} threads, '
                 f'{args.busy_processes} busy processes; torch '
                 f'{torch.__version__}; clips of {args.frames} frames at '
                 f'{args.size}x{args.size}; {args.num_classes} classes; '
@@ -263,8 +247,8 @@ def measure(args: argparse.Namespace, folder: str) -> str:
     ]) + '\n'
 
 
-def main(argv: Optional[Sequence[str]] = None) -> str:
-    """Run the benchmark, print the report and return it."""
+def run(argv: List[str]) -> int:
+    """Run the benchmark, print the report (and write ``--out``)."""
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -273,8 +257,13 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     print(report)
     if args.out:
         Path(args.out).write_text(report)
-    return report
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the tool; user errors are one ``error:`` line, status 1."""
+    return run_main(run, argv)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())
