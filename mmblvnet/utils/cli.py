@@ -14,7 +14,15 @@ import contextlib
 import os
 import pickle
 import sys
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Callable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 from ..converters.key_rules import CheckpointKeyError
 from ..datasets.checked import BadSampleError
@@ -102,13 +110,14 @@ def error_line(error: BaseException) -> str:
     return f'{line}\n{listing}' if listing else line
 
 
-def run_main(main: Callable[[List[str]], Optional[int]],
+def run_main(main: Callable[[List[str]], Any],
              argv: Optional[Sequence[str]] = None) -> int:
     """Run a tool's ``main(argv)``; user errors become one stderr line.
 
     Args:
         main (callable): Takes the arguments (without ``--debug``) and
-            returns an exit status (None means 0).
+            returns an exit status; anything else (None, or the results a
+            tool's function returns to its Python callers) means 0.
         argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when
             None.
 
@@ -117,9 +126,10 @@ def run_main(main: Callable[[List[str]], Optional[int]],
     """
     argv, debug = split_debug(argv)
     try:
-        return main(argv) or 0
+        status = main(argv)
     except USER_ERRORS as error:
         if debug:
             raise
         print(error_line(error), file=sys.stderr)
         return 1
+    return status if isinstance(status, int) else 0

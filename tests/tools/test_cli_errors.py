@@ -8,7 +8,7 @@ its traceback).
 import sys
 
 import pytest
-from helpers import load_tool, run
+from helpers import DEMO, load_tool, run
 
 from mmblvnet import quickstart
 from mmblvnet.study import __main__ as study
@@ -73,6 +73,13 @@ def test_bad_input_is_one_error_line_and_debug_raises(tool, tmp_path,
     assert named in lines[0] and 'Traceback' not in err
     with pytest.raises(USER_ERRORS):
         main([*argv, '--debug'])
+
+
+def test_a_tool_returning_results_exits_0():
+    """A function that returns results to its Python callers (here
+    get_flops.run's counts) is status 0 as a command."""
+    assert _entry('tools/analysis/get_flops.py')(
+        [str(DEMO), '--shape', '32', '32', '--no-table']) == 0
 
 
 def test_a_package_command_prints_the_traceback_with_debug(tmp_path):
