@@ -9,29 +9,48 @@ where the checkpoint and logs are::
 
 Options shrink the run (``--clips-per-class``, ``--epochs``) for a smoke
 test; ``--cfg-options`` overrides any config key as in ``tools/train.py``.
+The demo config is read from the installed package (a clone is not
+needed); user errors are one ``error:`` line, status 1.
 """
 import argparse
+import errno
 import os.path as osp
+import sys
 import time
 from typing import Dict, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
 from .datasets.synthetic import generate
+from .utils.cli import run_main
 from .utils.launch import build_runner
 
 DEMO_CONFIG = osp.join('configs', 'demo',
                        'blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py')
 
 
-def repo_config() -> str:
-    path = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                    DEMO_CONFIG)
+def packaged_config(relative: str = DEMO_CONFIG) -> str:
+    """Path of one of the repository's configs in the installed package.
+
+    The package holds ``configs/`` as ``mmblvnet/.mim/configs`` (a link in
+    a clone, a copy in a wheel; where ``mim`` finds them too), so this
+    works from a clone and from ``pip install``.
+
+    Args:
+        relative (str): The config's path in the repository, e.g.
+            :data:`DEMO_CONFIG`.
+
+    Returns:
+        str: The config file.
+
+    Raises:
+        FileNotFoundError: If the package does not hold it.
+    """
+    path = osp.join(osp.dirname(osp.abspath(__file__)), '.mim', relative)
     if not osp.isfile(path):
         raise FileNotFoundError(
-            f'{DEMO_CONFIG} not found next to the mmblvnet package; run '
-            'from a clone of the repository (pip install -e .) or pass '
-            '--config')
+            errno.ENOENT, 'not in the installed mmblvnet package (its '
+            '.mim/configs); reinstall it with `pip install .`', path)
     return path
 
 
@@ -40,7 +59,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         description='Generate synthetic temporal videos, then train and '
         'test bLVNet-TAM-50 on them on CPU.')
     parser.add_argument('--config', help='demo config (default: the '
-                        f"repository's {DEMO_CONFIG})")
+                        f"package's {DEMO_CONFIG})")
     parser.add_argument('--data-root', default='data/synthetic')
     parser.add_argument('--work-dir', default='work_dirs/quickstart')
     parser.add_argument('--clips-per-class', type=int, default=250)
@@ -68,7 +87,7 @@ def use_generated_data(cfg: Config, data_root: str) -> None:
 
 def demo_config(args: argparse.Namespace, settings: Dict) -> Config:
     """The demo config pointed at the generated data and work dir."""
-    cfg = Config.fromfile(args.config or repo_config())
+    cfg = Config.fromfile(args.config or packaged_config())
     cfg.work_dir = args.work_dir
     cfg.model.cls_head.num_classes = settings['num_classes']
     use_generated_data(cfg, args.data_root)
@@ -87,7 +106,7 @@ def demo_config(args: argparse.Namespace, settings: Dict) -> Config:
     return cfg
 
 
-def main(argv: Optional[Sequence[str]] = None) -> Dict:
+def run(argv: Optional[Sequence[str]] = None) -> Dict:
     """Run the demo; returns the test metrics."""
     args = parse_args(argv)
     start = time.time()
@@ -108,5 +127,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     return metrics
 
 
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the demo; user errors are one ``error:`` line, status 1."""
+    return run_main(run, argv)
+
+
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -10,14 +10,14 @@ is either mapped or reported; on any unknown, missing or misshapen key the
 tool exits with status 1, lists the keys, and writes nothing; so it does
 for a missing, empty, truncated or corrupt source (zip CRC-32 checked) and
 for NaN/Inf weights or a negative BatchNorm ``running_var``, printing one
-``error: FILE: reason`` line (``--debug`` raises with the traceback). An
+``error: FILE: reason`` line (``--debug`` or ``MMBLVNET_DEBUG=1`` shows the
+traceback instead). An
 existing destination is never overwritten unless ``--overwrite`` is given,
 and the file is written atomically.
 """
 import argparse
 import io
 import os
-import pickle
 import sys
 
 import torch
@@ -25,9 +25,7 @@ import torch
 from mmblvnet.converters import FORMATS, CheckpointKeyError, convert_checkpoint
 from mmblvnet.engine.atomic_io import atomic_write_bytes
 from mmblvnet.engine.checkpoint_integrity import load_checked
-
-# Failures reported as one ``error: FILE: reason`` line (--debug: raised).
-_USER_ERRORS = (OSError, ValueError, pickle.UnpicklingError)
+from mmblvnet.utils.cli import run_main
 
 
 def parse_args(argv=None):
@@ -38,9 +36,6 @@ def parse_args(argv=None):
         '--format', choices=list(FORMATS), help='skip format detection')
     parser.add_argument(
         '--overwrite', action='store_true', help='replace an existing dst')
-    parser.add_argument(
-        '--debug', action='store_true',
-        help='raise errors with their traceback instead of one line')
     return parser.parse_args(argv)
 
 
@@ -78,15 +73,8 @@ def convert(args: argparse.Namespace) -> None:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        convert(args)
-    except (*_USER_ERRORS, CheckpointKeyError) as error:
-        if args.debug:
-            raise
-        print(f'error: {error}', file=sys.stderr)
-        return 1
-    return 0
+    """Run the tool; user errors are one ``error:`` line, status 1."""
+    return run_main(lambda rest: convert(parse_args(rest)), argv)
 
 
 if __name__ == '__main__':

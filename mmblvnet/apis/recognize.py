@@ -28,16 +28,14 @@ from mmengine.runner import CheckpointLoader
 from torch import nn
 
 from ..datasets.pipeline import (
-    DROPPED,
-    NO_FRAMES,
     TransformFailure,
+    failure_reason,
     run_transforms,
 )
 from ..datasets.sampling import (
     FRAME_DECODE,
     ClipFrames,
     find_pipeline_mismatch,
-    is_decoder,
     is_video_init,
     model_num_segments,
     type_name,
@@ -121,8 +119,11 @@ class NamedErrorPipeline(Compose):
     """MMAction2's ``Compose`` whose failures name the file and transform.
 
     Raises:
-        VideoError: ``'<file>: <Transform> failed (<reason>)'`` when a
-            transform raises or drops the sample.
+        VideoError: ``'<file>: <reason>'`` with the data sets' wording of
+            the reason (:func:`~mmblvnet.datasets.pipeline.failure_reason`,
+            e.g. ``'DecordInit failed (truncated, corrupt or not a video):
+            ...'``) when a transform raises, drops the sample or finds no
+            frames.
     """
 
     def __call__(self, data: dict) -> dict:
@@ -130,18 +131,9 @@ class NamedErrorPipeline(Compose):
         try:
             return run_transforms(self.transforms, data)
         except TransformFailure as failure:
-            name, error = failure.name, failure.__cause__
-            if failure.why == DROPPED:
-                raise VideoError(
-                    f'{filename}: {name} dropped the sample') from None
-            if failure.why == NO_FRAMES:
-                raise VideoError(
-                    f'{filename}: the video has no frames') from None
-            hint = ('cannot be decoded (truncated, corrupt or not a '
-                    'video): ' if is_decoder(name) else '')
-            reason = ' '.join(str(error).split())[:300]
-            raise VideoError(f'{filename}: {hint}{name} failed '
-                             f'({type(error).__name__}: {reason})') from error
+            raise VideoError(
+                f'{filename}: {failure_reason(failure, filename)}') from (
+                    failure.__cause__)
 
 
 def load_label_map(path: Optional[str], num_classes: int) -> List[str]:

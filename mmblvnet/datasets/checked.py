@@ -43,10 +43,13 @@ from .annotation import (
     read_video_list,
     require_entries,
 )
-from .decoding import too_small_reason
-from .pipeline import DROPPED, NO_FRAMES, TransformFailure, run_transforms
+from .pipeline import (
+    DROPPED,
+    TransformFailure,
+    failure_reason,
+    run_transforms,
+)
 from .randomness import sample_randomness
-from .sampling import is_decoder
 
 BAD_SAMPLE_ACTIONS = ('error', 'skip')
 
@@ -57,13 +60,6 @@ class BadSampleError(RuntimeError):
 
 class _Unreadable(Exception):
     """Why a transform could not read a sample (internal)."""
-
-
-def _describe(error: Exception, limit: int = 300) -> str:
-    text = ' '.join(str(error).split())
-    if len(text) > limit:
-        text = text[:limit] + '...'
-    return f'{type(error).__name__}: {text}'
 
 
 def _is_local(path: str) -> bool:
@@ -154,32 +150,17 @@ class _SampleChecks:
 
     def _run_pipeline(self, results: dict) -> Optional[dict]:
         """The pipeline's output (None if a transform dropped the sample);
-        raises :class:`_Unreadable` naming the transform that failed
-        (chained to its error)."""
+        raises :class:`_Unreadable` with the
+        :func:`~.pipeline.failure_reason` (chained to the transform's
+        error)."""
+        path = self._sample_path(results)
         try:
             return run_transforms(self.pipeline.transforms, results)
         except TransformFailure as failure:
             if failure.why == DROPPED:
                 return None
-            if failure.why == NO_FRAMES:
-                raise _Unreadable(f'{failure.name} found no frames '
-                                  '(total_frames=0)') from None
-            error = failure.__cause__
-            raise _Unreadable(self._failure(failure.name, results,
-                                            error)) from error
-
-    def _failure(self, name: str, results: dict, error: Exception) -> str:
-        """Why transform ``name`` failed on the sample of ``results``."""
-        reason = f'{name} failed: {_describe(error)}'
-        if not is_decoder(name):
-            return reason
-        small = too_small_reason(self._sample_path(results))
-        if small is not None:
-            return f'{small} ({reason})'
-        if name.endswith('Init'):
-            return (f'{name} failed (truncated, corrupt or not a video): '
-                    f'{_describe(error)}')
-        return reason
+            raise _Unreadable(failure_reason(failure, path)) from (
+                failure.__cause__)
 
     def _bad_sample(self,
                     info: dict,

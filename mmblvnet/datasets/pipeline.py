@@ -2,16 +2,16 @@
 
 MMEngine's ``Compose`` lets a transform's error through without saying
 which transform raised, on which sample. :func:`run_transforms` raises
-:class:`TransformFailure` with the transform's name instead; the data
-sets (:mod:`.checked`) and the video recognizer
-(:mod:`mmblvnet.apis.recognize`) word it for their users. A decoder's
+:class:`TransformFailure` with the transform's name instead, and
+:func:`failure_reason` words it, once for the data sets (:mod:`.checked`)
+and the video recognizer (:mod:`mmblvnet.apis.recognize`). A decoder's
 native stderr output is cut to a few lines (:mod:`.decoding`).
 """
 import time
 from typing import List, Optional, Sequence
 
-from .decoding import native_stderr_limited
-from .sampling import is_decoder
+from .decoding import native_stderr_limited, too_small_reason
+from .sampling import is_decoder, is_video_init
 
 # Why a pipeline stopped (TransformFailure.why).
 RAISED, DROPPED, NO_FRAMES = 'raised', 'dropped', 'no frames'
@@ -73,3 +73,51 @@ def run_transforms(transforms: Sequence,
         if results.get('total_frames', 1) < 1:
             raise TransformFailure(name, NO_FRAMES)
     return results
+
+
+def describe_error(error: BaseException, limit: int = 300) -> str:
+    """``'<type>: <message>'`` on one line, the message cut to ``limit``
+    characters."""
+    text = ' '.join(str(error).split())
+    if len(text) > limit:
+        text = text[:limit] + '...'
+    return f'{type(error).__name__}: {text}'
+
+
+def failure_reason(failure: TransformFailure, path: str) -> str:
+    """Why the pipeline stopped on the sample read from ``path``.
+
+    One wording for every user of :func:`run_transforms`; the caller puts
+    the file (and a data set its list line) in front:
+
+    * ``'<Transform> dropped the sample'``;
+    * ``'<Transform> found no frames (total_frames=0)'``;
+    * a decoder on frames too small to decode: that reason
+      (:func:`~.decoding.too_small_reason`) followed by
+      ``'(<Transform> failed: <error>)'``;
+    * a transform that opens a video (``DecordInit``, ``TorchCodecInit``
+      ...): ``'<Transform> failed (truncated, corrupt or not a video):
+      <error>'``;
+    * any other: ``'<Transform> failed: <error>'``;
+
+    where ``<error>`` is :func:`describe_error` of the transform's error.
+
+    Args:
+        failure (TransformFailure): What :func:`run_transforms` raised.
+        path (str): The sample's video file or frame folder.
+
+    Returns:
+        str: The reason, one line.
+    """
+    name = failure.name
+    if failure.why == DROPPED:
+        return f'{name} dropped the sample'
+    if failure.why == NO_FRAMES:
+        return f'{name} found no frames (total_frames=0)'
+    error = describe_error(failure.__cause__)
+    small = too_small_reason(path) if is_decoder(name) else None
+    if small is not None:
+        return f'{small} ({name} failed: {error})'
+    if is_video_init(name):
+        return f'{name} failed (truncated, corrupt or not a video): {error}'
+    return f'{name} failed: {error}'

@@ -5,9 +5,11 @@ processes, saves every finished run to the results file at once
 (atomically; ``docs/study_results.json`` for the full study, committed
 with the report, ``OUT/results.json`` for ``--quick``) and writes the
 report. Running it again with the same settings resumes: finished runs
-are kept, only the missing ones train.
+are kept, only the missing ones train. User errors (results of other
+settings, an odd ``--num-classes``) are one ``error:`` line, status 1.
 """
 import argparse
+import contextlib
 import datetime
 import json
 import multiprocessing
@@ -16,12 +18,13 @@ import os.path as osp
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import torch
 
 from ..datasets.synthetic import class_names, generate
 from ..engine.atomic_io import atomic_write_bytes
+from ..utils.cli import run_main
 from .experiment import DECAY_FRACTION, plan, reference_costs, run_one
 from .report import write_report
 
@@ -113,6 +116,28 @@ def save_state(path: str, state: Dict) -> None:
     atomic_write_bytes(path, json.dumps(state, indent=1).encode())
 
 
+@contextlib.contextmanager
+def workers_on(device: str) -> Iterator[None]:
+    """Worker processes started inside see CUDA only if ``device`` is
+    ``'cuda'``.
+
+    MMEngine picks its runner's device when a process imports it, before
+    any run starts, so a CPU study hides the GPU from the environment its
+    workers inherit (this process's own is restored afterwards).
+    """
+    name, saved = 'CUDA_VISIBLE_DEVICES', os.environ.get(
+        'CUDA_VISIBLE_DEVICES')
+    if device == 'cpu':
+        os.environ[name] = ''
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
+
+
 def _pool(jobs: int) -> ProcessPoolExecutor:
     """Fresh worker processes (spawned: no state shared between runs)."""
     options = dict(max_workers=jobs,
@@ -122,8 +147,9 @@ def _pool(jobs: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(**options)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
-    """Run (or resume) the study, save ``results.json`` and the report."""
+def run_study(argv: Optional[Sequence[str]] = None) -> List[Dict]:
+    """Run (or resume) the study, save ``results.json`` and the report;
+    returns the results of the runs."""
     args = parse_args(argv)
     settings = _settings(args)
     class_names(args.num_classes)  # validates before any work
@@ -135,11 +161,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     results_path = args.results or (osp.join(out_dir, 'results.json')
                                     if args.quick else osp.join(
                                         'docs', 'study_results.json'))
-    try:
-        state = load_state(results_path, settings, args.fresh)
-    except ValueError as error:
-        print(f'error: {error}', file=sys.stderr)
-        raise SystemExit(2) from None
+    state = load_state(results_path, settings, args.fresh)
     started = time.time()
     data_root = osp.join(out_dir, 'data')
     generate(data_root, num_classes=args.num_classes,
@@ -149,7 +171,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
             and (args.only is None or run.model in args.only)]
     print(f'study: {len(todo)} runs to train, {len(finished)} kept from '
           f'{results_path}', flush=True)
-    with _pool(args.jobs) as pool:
+    with workers_on(args.device), _pool(args.jobs) as pool:
         futures = {
             pool.submit(run_one, run, data_root, args.num_classes,
                         settings['budget_s'],
@@ -183,5 +205,10 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     return state['runs']
 
 
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The study's command; user errors are one ``error:`` line, status 1."""
+    return run_main(run_study, argv)
+
+
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -13,11 +13,13 @@ While it trains, a run evaluates held-out top-1 and order accuracy at
 evenly spaced iterations (the learning curve; evaluation time is not
 charged to the budget); its last point uses the whole held-out split.
 On a GPU (``device='cuda'``) the budget is wall time, synchronised with
-the device.
+the device. The configs come from the installed package
+(:func:`~mmblvnet.quickstart.packaged_config` and MMAction2's through
+``mmengine.hub``), the runner is the tools' one
+(:func:`mmblvnet.utils.launch.build_runner`).
 """
 import copy
 import functools
-import os
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, Iterable, Iterator, List, Optional
@@ -26,12 +28,14 @@ import numpy as np
 import torch
 from mmaction.registry import MODELS as MODELS_REGISTRY
 from mmengine.config import Config
+from mmengine.device import get_device
 from mmengine.hooks import Hook
 from mmengine.hub import get_config
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
-from ..quickstart import repo_config, use_generated_data
+from ..quickstart import packaged_config, use_generated_data
+from ..utils import launch
 from ..utils.complexity import recognizer_complexity
 from ..utils.profiling import (
     TrainStep,
@@ -111,7 +115,7 @@ def model_config(run: Run, num_classes: int) -> Config:
             model.backbone.num_segments = run.num_segments
             model.cls_head.num_segments = run.num_segments
     else:
-        model = copy.deepcopy(Config.fromfile(repo_config()).model)
+        model = copy.deepcopy(Config.fromfile(packaged_config()).model)
         model.backbone.num_segments = run.num_segments
         model.backbone.tam_cfg = (None if tam_cfg is None else dict(
             model.backbone.tam_cfg, **tam_cfg))
@@ -127,7 +131,7 @@ def run_config(run: Run, data_root: str, num_classes: int, work_dir: str,
     Loading runs in the training process (``num_workers=0``), so decoding
     is charged to the run's CPU budget like everything else it does.
     """
-    cfg = Config.fromfile(repo_config())
+    cfg = Config.fromfile(packaged_config())
     cfg.frame_size = frame_size
     cfg.model = model_config(run, num_classes)
     cfg.work_dir = work_dir
@@ -174,14 +178,14 @@ def set_schedule(cfg: Config, max_iters: int) -> None:
 
 
 def build_runner(cfg: Config) -> Runner:
-    """The runner of ``cfg``, feeding the backbone contiguous frames.
+    """The tools' runner of ``cfg``, feeding the backbone contiguous frames.
 
     MMAction2's pipeline yields frames with channels-last strides; a
     model with contiguous (NCHW) weights then converts every conv weight
     on every call, about 10% of a training step at the study's frame
     sizes. Applied to every model alike.
     """
-    runner = Runner.from_cfg(cfg)
+    runner = launch.build_runner(cfg)
     runner.model.backbone.register_forward_pre_hook(
         lambda module, args: (args[0].contiguous(), *args[1:]))
     return runner
@@ -339,13 +343,34 @@ def measure_cost(model_cfg: Config, num_segments: int, size: int,
                 train_memory_mb=train_peak_bytes(step) / 2**20)
 
 
+def check_device(device: str) -> None:
+    """Refuse a run on ``device`` in a process whose MMEngine runner
+    trains elsewhere.
+
+    MMEngine picks the runner's device once, when it is imported
+    (``mmengine.device.get_device``): a CPU run needs a process started
+    with ``CUDA_VISIBLE_DEVICES=''`` on a machine with a GPU (the study's
+    command starts its workers so).
+
+    Raises:
+        ValueError: If the runner would train on another device.
+    """
+    found = get_device()
+    if found != device:
+        hint = ("start the process with CUDA_VISIBLE_DEVICES=''"
+                if device == 'cpu' else 'this machine has no CUDA device')
+        raise ValueError(f'--device {device}: MMEngine\'s runner trains on '
+                         f'{found} in this process; {hint}')
+
+
 def run_one(run: Run, data_root: str, num_classes: int, budget_s: float,
             work_dir: str, frame_size: int, lr: float, threads: int = 1,
             device: str = 'cpu') -> Dict:
     """Train one run within its budget, test it and measure its cost.
 
-    ``device='cpu'`` hides any GPU from the run (MMEngine's runner would
-    pick it), so that the budget is the CPU time of the whole run.
+    ``device`` is where MMEngine's runner trains in this process
+    (:func:`check_device`); on ``'cpu'`` the budget is the CPU time of the
+    whole run.
 
     Returns:
         dict: The run's settings, ``iters``, ``clips_seen``, ``train_s``
@@ -354,8 +379,7 @@ def run_one(run: Run, data_root: str, num_classes: int, budget_s: float,
         ``seconds``, ``top1``, ``order`` at ``seconds`` of training) and
         the cost of :func:`measure_cost`.
     """
-    if device == 'cpu':
-        os.environ['CUDA_VISIBLE_DEVICES'] = ''
+    check_device(device)
     torch.set_num_threads(threads)
     clock = budget_clock(device)
     cfg = run_config(run, data_root, num_classes, work_dir, frame_size, lr)

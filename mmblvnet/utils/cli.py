@@ -1,28 +1,47 @@
 """One ``error: <file>: <reason>`` line for user errors in the tools.
 
-The command-line tools (``tools/train.py``, ``tools/test.py``,
-``tools/demo.py``) report what a user can fix (a missing, empty, truncated
-or foreign checkpoint, a bad video, also one met by a data-loader worker,
-a wrong option, a full disk) as one line on stderr and exit with status
-1. ``--debug`` on the command line, or the
-environment variable ``MMBLVNET_DEBUG=1``, lets the exception through with
-its traceback.
+The command-line tools (``tools/train.py``, ``test.py``, ``demo.py``,
+``convert_ibm_checkpoint.py``, ``deployment/export_onnx.py``,
+``deployment/quantize.py``, ``data/make_seekable.py``,
+``analysis/get_flops.py``, ``analysis/profile_train_step.py``,
+``misc/generate_zoo_configs.py``, ``python -m mmblvnet.quickstart`` and
+``python -m mmblvnet.study``) run their ``main`` through :func:`run_main`,
+so all of them report what a user
+can fix (a missing, empty, truncated or foreign checkpoint, keys that do
+not fit the model, a bad video, also one met by a data-loader worker, a
+wrong option, a full disk) the same way: one line on stderr and exit
+status 1. :data:`USER_ERRORS` is the one list of what counts as such a
+failure. ``--debug`` on the command line, or the environment variable
+``MMBLVNET_DEBUG=1``, lets the exception through with its traceback.
 """
 import contextlib
 import os
 import pickle
 import sys
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Callable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
+from ..converters.key_rules import CheckpointKeyError
 from ..datasets.checked import BadSampleError
 from ..engine.checkpoint_integrity import CheckpointFileError
 
 DEBUG_FLAG = '--debug'
 DEBUG_ENV = 'MMBLVNET_DEBUG'
 
-# Failures a user can fix. Anything else is a bug and keeps its traceback.
+# Failures a user can fix, for every tool. Anything else is a bug and keeps
+# its traceback. ValueError covers the checks of the package
+# (CheckpointFileError, AnnotationError, the config checks); OSError a
+# missing input, an existing output, a full disk.
 USER_ERRORS: Tuple[type, ...] = (OSError, ValueError, EOFError,
-                                 pickle.UnpicklingError, BadSampleError)
+                                 pickle.UnpicklingError, BadSampleError,
+                                 CheckpointKeyError)
 # How torch re-raises an error of a data-loader worker: this line, then the
 # worker's traceback, whose last line is the original error.
 WORKER_TRACEBACK = 'Original Traceback (most recent call last):'
@@ -80,24 +99,29 @@ def error_line(error: BaseException) -> str:
     the name in front; the other errors of the tools already start with
     the file they are about. An error raised in a data-loader worker
     (torch adds the worker's traceback to its message) keeps its own
-    message only.
+    message only. The keys of a :class:`CheckpointKeyError` follow the
+    line, one a line.
     """
     filename = getattr(error, 'filename', None)
     if isinstance(error, OSError) and filename and error.strerror:
         return f'error: {filename}: {error.strerror}'
-    message = str(error)
+    message, listing = str(error), ''
     if WORKER_TRACEBACK in message:
         message = message.rstrip().splitlines()[-1].partition(': ')[2]
-    return f'error: {" ".join(message.split()) or type(error).__name__}'
+    if isinstance(error, CheckpointKeyError):
+        message, _, listing = message.partition('\n')
+    line = f'error: {" ".join(message.split()) or type(error).__name__}'
+    return f'{line}\n{listing}' if listing else line
 
 
-def run_main(main: Callable[[List[str]], Optional[int]],
+def run_main(main: Callable[[List[str]], Any],
              argv: Optional[Sequence[str]] = None) -> int:
     """Run a tool's ``main(argv)``; user errors become one stderr line.
 
     Args:
         main (callable): Takes the arguments (without ``--debug``) and
-            returns an exit status (None means 0).
+            returns an exit status; anything else (None, or the results a
+            tool's function returns to its Python callers) means 0.
         argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when
             None.
 
@@ -106,9 +130,10 @@ def run_main(main: Callable[[List[str]], Optional[int]],
     """
     argv, debug = split_debug(argv)
     try:
-        return main(argv) or 0
+        status = main(argv)
     except USER_ERRORS as error:
         if debug:
             raise
         print(error_line(error), file=sys.stderr)
         return 1
+    return status if isinstance(status, int) else 0

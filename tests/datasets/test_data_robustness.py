@@ -93,3 +93,51 @@ def test_text_file_named_mp4_is_one_named_error_and_little_stderr(
     stderr = capfd.readouterr().err
     assert len(stderr) < 2200, len(stderr)
     assert 'more bytes of decoder output cut' in stderr
+
+
+class _Drop:
+    def __call__(self, results):
+        return None
+
+
+class _NoFrames:
+    def __call__(self, results):
+        return dict(results, total_frames=0)
+
+
+class _Boom:
+    def __call__(self, results):
+        raise KeyError('imgs')
+
+
+class FakeInit:
+    def __call__(self, results):
+        raise RuntimeError('cannot find the moov atom')
+
+
+@pytest.mark.parametrize('transform,reason', [
+    (_Drop(), '_Drop dropped the sample'),
+    (_NoFrames(), '_NoFrames found no frames (total_frames=0)'),
+    (_Boom(), "_Boom failed: KeyError: 'imgs'"),
+    (FakeInit(), 'FakeInit failed (truncated, corrupt or not a video): '
+     'RuntimeError: cannot find the moov atom'),
+])
+def test_data_set_and_video_recognizer_word_a_failure_alike(
+        transform, reason, tmp_path):
+    """One wording (failure_reason) for the data sets' BadSampleError and
+    the demo's VideoError, after the file (and the data set's list
+    line)."""
+    from mmblvnet.apis.recognize import NamedErrorPipeline, VideoError
+    from mmblvnet.datasets.pipeline import (
+        TransformFailure,
+        failure_reason,
+        run_transforms,
+    )
+    video = str(tmp_path / 'clip.mp4')
+    with pytest.raises(TransformFailure) as failure:
+        run_transforms([transform], dict(filename=video))
+    assert failure_reason(failure.value, video) == reason
+    pipeline = NamedErrorPipeline([])
+    pipeline.transforms = [transform]
+    with pytest.raises(VideoError, match=re.escape(f'{video}: {reason}')):
+        pipeline(dict(filename=video))

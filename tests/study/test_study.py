@@ -1,6 +1,7 @@
 """The temporal study: its plan, its models, one real run, resuming and
 its report."""
 import json
+import os
 
 import pytest
 import torch
@@ -111,6 +112,29 @@ def test_one_run_trains_with_a_learning_curve_and_measures(
     assert 0 <= result['order'] <= 1
     assert result['gflops'] > 0 and result['params_m'] > 20
     assert result['train_memory_mb'] > 0 and result['latency_ms'] > 0
+
+
+def test_a_run_is_refused_where_the_runner_trains_elsewhere(monkeypatch):
+    """MMEngine picks its device at import: run_one checks, never hides a
+    GPU itself."""
+    monkeypatch.setattr(experiment, 'get_device', lambda: 'cuda')
+    with pytest.raises(ValueError, match="--device cpu: MMEngine's runner "
+                       'trains on cuda in this process; start the process '
+                       "with CUDA_VISIBLE_DEVICES=''"):
+        experiment.run_one(Run('TSN-R50', 8), 'data', 4, 1.0, 'work', 32,
+                           3e-4)
+    monkeypatch.setattr(experiment, 'get_device', lambda: 'cpu')
+    with pytest.raises(ValueError, match='this machine has no CUDA device'):
+        experiment.check_device('cuda')
+
+
+def test_a_cpu_study_hides_cuda_from_its_workers_only(monkeypatch):
+    monkeypatch.setenv('CUDA_VISIBLE_DEVICES', '0')
+    with cli.workers_on('cpu'), cli._pool(1) as pool:
+        assert pool.submit(os.getenv, 'CUDA_VISIBLE_DEVICES').result() == ''
+    assert os.environ['CUDA_VISIBLE_DEVICES'] == '0'
+    with cli.workers_on('cuda'):
+        assert os.environ['CUDA_VISIBLE_DEVICES'] == '0'
 
 
 def test_evaluation_time_is_not_charged_to_the_budget():

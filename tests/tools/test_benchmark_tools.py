@@ -20,7 +20,7 @@ def benchmark():
 
 
 def test_get_flops_of_paper_config_matches_the_paper(capsys):
-    info = load_tool('tools/analysis/get_flops.py').main(
+    info = load_tool('tools/analysis/get_flops.py').run(
         [CONFIG, '--shape', '1', '16', '3', '224', '224', '--no-table'])
     # Paper: 24.0 GFLOPs and 25.0M parameters for bLVNet-TAM-50 8x2.
     assert abs(info['flops'] / 1e9 - 24.0) <= 0.02 * 24.0
@@ -35,7 +35,7 @@ def test_profile_train_step_times_and_splits_ops_by_shape(capsys):
     the last stage's 3x3 convolutions on 1x1 maps as matrix products."""
     demo = str(REPO / 'configs' / 'demo' /
                'blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py')
-    result = load_tool('tools/analysis/profile_train_step.py').main(
+    result = load_tool('tools/analysis/profile_train_step.py').run(
         [demo, '--shape', '32', '32', '--batch', '2', '--warmup', '1',
          '--steps', '1', '--top', '5'])
     assert len(result['step_s']) == 1 and result['step_s'][0] > 0

@@ -84,3 +84,29 @@ def test_metafile_follows_openmmlab_schema():
     assert sthv2_50['Results'][0]['Metrics'] == {'Top 1 Accuracy': 59.1}
     assert sthv2_50['Converted From']['Weights'] == (
         'st2stv2-bLVNet-TAM-50-a2-b4-f8x2.pth.tar')
+
+
+def test_installed_package_runs_quickstart_and_study_without_a_clone(
+        installed, tmp_path):
+    """The demo config of ``python -m mmblvnet.quickstart`` and
+    ``python -m mmblvnet.study`` comes from the installed package, run
+    from a folder that is no clone."""
+    script = (
+        'import mmblvnet\n'
+        'from mmblvnet.quickstart import packaged_config\n'
+        'from mmblvnet.study.experiment import Run, run_config\n'
+        "cfg = run_config(Run('bLVNet-TAM-50 k3', 8), 'data', 4, 'work', "
+        '32, 3e-4)\n'
+        'print(mmblvnet.__file__, packaged_config(), cfg.model.backbone.type)'
+    )
+    result = subprocess.run(
+        [sys.executable, '-c', script], capture_output=True, text=True,
+        timeout=120, cwd=tmp_path,
+        env=environment(PYTHONPATH=str(installed)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    package, config, backbone = result.stdout.split()
+    assert package.startswith(str(installed))
+    assert config == str(installed / 'mmblvnet' / '.mim' /
+                         'configs' / 'demo' /
+                         'blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py')
+    assert backbone == 'bLResNet'

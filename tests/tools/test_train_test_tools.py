@@ -56,7 +56,7 @@ def assert_ok(result):
 
 
 def test_quickstart_generates_trains_tests_and_reports(tmp_path, capsys):
-    metrics = quickstart.main([
+    metrics = quickstart.run([
         '--data-root', str(tmp_path / 'data'), '--work-dir',
         str(tmp_path / 'work'), '--clips-per-class', '3', '--epochs', '1'])
     assert 0 <= metrics['acc/top1'] <= 1

@@ -9,14 +9,18 @@ then gets one clip of ``backbone.num_segments`` frames, or a full shape,
 (N, T, C, H, W) for a 2D recognizer (N clips of T frames) and
 (N, C, T, H, W) for a 3D one. The count includes the classification head
 (see :mod:`mmblvnet.utils.complexity`). The config's ``custom_imports``
-are imported (``mmblvnet`` itself always is).
+are imported (``mmblvnet`` itself always is). A config it cannot read
+or build is one ``error:`` line, status 1 (``--debug`` shows the
+traceback).
 """
 import argparse
+import sys
 from typing import Optional, Sequence
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
+from mmblvnet.utils.cli import run_main
 from mmblvnet.utils.complexity import (
     recognizer_complexity,
     resolve_input_shape,
@@ -39,7 +43,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> dict:
+def run(argv: Optional[Sequence[str]] = None) -> dict:
     """Build the model of a config and print its complexity.
 
     Returns:
@@ -68,5 +72,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     return dict(info, input_shape=input_shape)
 
 
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the tool; user errors are one ``error:`` line, status 1."""
+    return run_main(run, argv)
+
+
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

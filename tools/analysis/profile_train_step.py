@@ -11,10 +11,13 @@ under ``torch.profiler``, the ops that take the most CPU time, split by
 input shape: an op that is slow for one shape only (a convolution's weight
 gradient on a tiny map, say) shows as one row. ``--shape`` is read as in
 ``get_flops.py`` (``H W`` gives ``backbone.num_segments`` frames per clip);
-``--batch`` defaults to the config's training batch.
+``--batch`` defaults to the config's training batch. A config it cannot
+read or build is one ``error:`` line, status 1 (``--debug`` shows the
+traceback).
 """
 import argparse
 import statistics
+import sys
 import time
 from typing import Dict, Optional, Sequence
 
@@ -24,6 +27,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from torch.profiler import profile
 
+from mmblvnet.utils.cli import run_main
 from mmblvnet.utils.complexity import resolve_input_shape
 
 
@@ -69,7 +73,7 @@ def random_batch(input_shape: Sequence[int], num_classes: int) -> Dict:
     return dict(inputs=inputs, data_samples=samples)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> Dict:
+def run(argv: Optional[Sequence[str]] = None) -> Dict:
     """Time and profile the training steps; returns the step times (s) and
     the profiler's key averages."""
     args = parse_args(argv)
@@ -113,5 +117,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     return dict(step_s=times, averages=averages)
 
 
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the tool; user errors are one ``error:`` line, status 1."""
+    return run_main(run, argv)
+
+
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -25,6 +25,9 @@ works with ``data_prefix=dict(video=DST_ROOT)``.
   filter, the mean over frames of the Y, U and V planes); the summary
   gives the size growth and the lowest PSNR, and names every video that
   fails (exit status 1).
+
+A list or roots it cannot use are one ``error:`` line, status 1
+(``--debug`` shows the traceback).
 """
 import argparse
 import json
@@ -37,8 +40,9 @@ from typing import Dict, Optional, Sequence
 
 from mmengine.utils import ProgressBar
 
-from mmblvnet.datasets.annotation import AnnotationError, read_video_list
+from mmblvnet.datasets.annotation import read_video_list
 from mmblvnet.datasets.seekable import DEFAULT_CRF, reencode
+from mmblvnet.utils.cli import run_main
 
 LOG_FILE = 'make_seekable.jsonl'
 
@@ -104,14 +108,10 @@ def summarize(results: Sequence[Dict], min_psnr: float) -> Dict:
                   if r['psnr'] < min_psnr})
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parse_args(argv)
-    try:
-        check_roots(args.src_root, args.dst_root)
-        entries = read_video_list(args.list)
-    except (AnnotationError, OSError, ValueError) as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 2
+def make_seekable(args: argparse.Namespace) -> int:
+    """Re-encode the list's videos; the exit status (1: some failed)."""
+    check_roots(args.src_root, args.dst_root)
+    entries = read_video_list(args.list)
     os.makedirs(args.dst_root, exist_ok=True)
     done = finished(args.dst_root)
     videos = list(dict.fromkeys(entry.fields[0] for entry in entries))
@@ -141,6 +141,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'error: {osp.join(args.dst_root, video)}: PSNR {value:.1f} '
               f'dB < --min-psnr {args.min_psnr}', file=sys.stderr)
     return 1 if summary['failed'] or summary['low_psnr'] else 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the tool; user errors are one ``error:`` line, status 1."""
+    return run_main(lambda rest: make_seekable(parse_args(rest)), argv)
 
 
 if __name__ == '__main__':

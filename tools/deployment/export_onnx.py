@@ -18,11 +18,11 @@ file is written to a temporary name next to OUT.onnx and moved into place
 when it passed (a NaN difference fails); an existing OUT.onnx is
 replaced only with --overwrite. A damaged checkpoint (zip CRC-32), one
 with NaN/Inf weights, an empty or truncated file exports nothing: one
-``error: FILE: reason`` line, status 1 (``--debug`` raises instead).
+``error: FILE: reason`` line, status 1 (``--debug`` or
+``MMBLVNET_DEBUG=1`` shows the traceback instead).
 """
 import argparse
 import os
-import pickle
 import sys
 import tempfile
 
@@ -37,16 +37,13 @@ from mmblvnet.apis.export import (
     worst_relative_diff,
 )
 from mmblvnet.apis.recognize import init_checked_recognizer
-from mmblvnet.converters.key_rules import CheckpointKeyError
 from mmblvnet.datasets.sampling import model_num_segments
 from mmblvnet.engine.atomic_io import check_destination, publish
 from mmblvnet.engine.checkpoint_integrity import check_state_dict
+from mmblvnet.utils.cli import run_main
 
 TOLERANCE = 1e-4  # of the logit scale
 BATCH_SIZES = (1, 3)
-
-_USER_ERRORS = (CheckpointKeyError, OSError, ValueError,
-                pickle.UnpicklingError)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -67,9 +64,6 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='replace OUT.onnx if it exists')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys')
-    parser.add_argument('--debug', action='store_true',
-                        help='raise errors with their traceback instead '
-                        'of one line')
     return parser.parse_args(argv)
 
 
@@ -143,14 +137,8 @@ def export_checked(args: argparse.Namespace) -> int:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        return export_checked(args)
-    except _USER_ERRORS as error:
-        if args.debug:
-            raise
-        print(f'error: {error}', file=sys.stderr)
-        return 1
+    """Run the tool; user errors are one ``error:`` line, status 1."""
+    return run_main(lambda rest: export_checked(parse_args(rest)), argv)
 
 
 if __name__ == '__main__':

@@ -6,7 +6,8 @@ Run from the repository root after changing the zoo tables::
     python tools/misc/generate_zoo_configs.py
 
 ``--check`` exits with status 1 if a committed file differs from what the
-tables generate (used by the tests).
+tables generate (used by the tests). A file it cannot write is one
+``error:`` line, status 1 (``--debug`` shows the traceback).
 """
 import argparse
 import os
@@ -14,6 +15,7 @@ import sys
 
 import yaml
 
+from mmblvnet.utils.cli import run_main
 from mmblvnet.zoo import (
     BATCH_PER_GPU,
     DATASETS,
@@ -201,11 +203,16 @@ def expected_files() -> dict:
     return files
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--check', action='store_true',
                         help='only compare, write nothing')
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def generate(args: argparse.Namespace) -> int:
+    """Write (or with ``--check`` compare) every generated file; the exit
+    status (1: ``--check`` found stale files)."""
     stale = []
     for path, text in expected_files().items():
         current = open(path).read() if os.path.exists(path) else None
@@ -219,6 +226,11 @@ def main(argv=None) -> int:
     verb = 'out of date' if args.check else 'written'
     print(f'{len(stale)} file(s) {verb}' + ''.join(f'\n  {p}' for p in stale))
     return 1 if args.check and stale else 0
+
+
+def main(argv=None) -> int:
+    """Run the tool; user errors are one ``error:`` line, status 1."""
+    return run_main(lambda rest: generate(parse_args(rest)), argv)
 
 
 if __name__ == '__main__':
