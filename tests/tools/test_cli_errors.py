@@ -51,6 +51,10 @@ BAD_INPUTS = {
                                                    f'{tmp}/no.py'),
     'tools/analysis/profile_train_step.py': lambda tmp, _: (
         [f'{tmp}/no.py'], f'{tmp}/no.py'),
+    'tools/analysis/bench_pipeline.py': lambda tmp, _: (
+        [str(DEMO), '--videos', f'{tmp}/no.txt'], f'{tmp}/no.txt'),
+    'tools/analysis/benchmark.py': lambda tmp, _: (
+        ['--device', 'cuda', '--quick'], 'cuda'),
     'tools/misc/generate_zoo_configs.py': lambda tmp, monkeypatch:
     _zoo_folder_is_a_file(tmp, monkeypatch),
     'quickstart': lambda tmp, _: (
@@ -64,6 +68,8 @@ BAD_INPUTS = {
 @pytest.mark.parametrize('tool', BAD_INPUTS)
 def test_bad_input_is_one_error_line_and_debug_raises(tool, tmp_path,
                                                       monkeypatch, capsys):
+    if tool.endswith('benchmark.py'):
+        monkeypatch.setattr('torch.cuda.is_available', lambda: False)
     main = _entry(tool)
     argv, named = BAD_INPUTS[tool](tmp_path, monkeypatch)
     assert main(argv) == 1
