@@ -41,8 +41,10 @@ def codec_args(path: str, gop: int, crf: Optional[int]) -> List[str]:
                  '-deadline', 'good', '-cpu-used', '4', '-auto-alt-ref', '0']
     else:
         crf = DEFAULT_CRF['H.264'] if crf is None else crf
+        # sc_threshold 0: no extra keyframes at scene changes.
         codec = ['-c:v', 'libx264', '-preset', 'veryfast', '-tune',
-                 'fastdecode', '-crf', str(crf), '-bf', '0']
+                 'fastdecode', '-crf', str(crf), '-bf', '0',
+                 '-sc_threshold', '0']
     return [*codec, '-g', str(gop), '-keyint_min', str(gop),
             '-pix_fmt', 'yuv420p', '-threads', '1']
 

@@ -11,9 +11,12 @@ with the ``ffmpeg`` command-line tool (the Debian ``ffmpeg`` package:
 
 ===========  =========================================================
 ``kinetics``  H.264 in mp4, 340x256, 30 fps, 10 s, one keyframe every
-              250 frames (libx264's default, which MMAction2's
-              ``tools/data/resize_videos.py`` keeps), B-frames
-``sthv2``     VP9 in webm, 426x240, 12 fps, 4 s (Something-Something v2)
+              250 frames, B-frames, CRF 23 (libx264's defaults, which
+              MMAction2's ``tools/data/resize_videos.py`` keeps): about
+              0.5-0.7 MB a video, as MMAction2's ``demo/demo.mp4``
+``sthv2``     VP9 in webm, 426x240, 12 fps, 4 s, about 100-150 KB a
+              video (Something-Something v2: its 220,847 videos are
+              19.4 GB, about 90 KB each)
 ``sthv1``     JPEG frame folders ``00001.jpg, ...``, 176x100, 12 fps,
               4 s (Something-Something v1)
 ``avi``       MPEG-4 part 2 in AVI, 340x256, 30 fps, 4 s (the codec and
@@ -95,7 +98,7 @@ STYLES = {
         ('-c:v', 'libx264', '-g', '250', '-pix_fmt', 'yuv420p')),
     'sthv2': VideoStyle(
         426, 240, 12, 4.0, '.webm',
-        ('-c:v', 'libvpx-vp9', '-b:v', '0', '-crf', '32', '-deadline',
+        ('-c:v', 'libvpx-vp9', '-b:v', '0', '-crf', '45', '-deadline',
          'realtime', '-cpu-used', '8', '-pix_fmt', 'yuv420p')),
     'sthv1': VideoStyle(176, 100, 12, 4.0, ''),
     'avi': VideoStyle(
