@@ -119,7 +119,7 @@ def _draw(frame: np.ndarray, outline: np.ndarray, centre: np.ndarray,
 
 
 def forward_motion(pair: int, rng: np.random.Generator, num_frames: int,
-                    size: int):
+                   size: int):
     """Per-frame centre, angle and scale of the first class of a pair.
 
     Returns:
@@ -181,9 +181,9 @@ def render_clip(label: int, rng: np.random.Generator, num_frames: int = 16,
     colour = (background.mean((0, 1)) + 128 +
               rng.uniform(-40, 40, size=3)) % 256
     centres, angles, scales = forward_motion(label // 2, rng, num_frames,
-                                              size)
+                                             size)
     wanderers = [(object_outline(_SHAPES[rng.integers(len(_SHAPES))],
-                           rng.uniform(0.05, 0.09) * size),
+                                 rng.uniform(0.05, 0.09) * size),
                   rng.uniform(0, 255, size=3),
                   rng.uniform(0, size, size=2),
                   rng.normal(0, 0.04 * size, size=(num_frames, 2)).cumsum(0),
@@ -195,8 +195,8 @@ def render_clip(label: int, rng: np.random.Generator, num_frames: int = 16,
         for outline, w_colour, start, walk, w_angle in wanderers:
             _draw(canvas, outline, np.mod(start + walk[i], size), w_angle,
                   w_colour)
-        _draw(canvas, object_outline(shape, scales[i]), centres[i], angles[i],
-              colour)
+        _draw(canvas, object_outline(shape, scales[i]), centres[i],
+              angles[i], colour)
         noisy = canvas + rng.normal(0, noise_std, size=canvas.shape)
         frames[i] = np.clip(noisy, 0, 255).astype(np.uint8)
     return frames[::-1].copy() if label % 2 else frames
