@@ -92,7 +92,7 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def _outline(shape: str, scale: float) -> np.ndarray:
+def object_outline(shape: str, scale: float) -> np.ndarray:
     """Polygon of an object centred at the origin, pointing along +x.
 
     Rotating clips use the arrow, the one shape without rotational
@@ -118,8 +118,8 @@ def _draw(frame: np.ndarray, outline: np.ndarray, centre: np.ndarray,
                  shift=4)
 
 
-def _forward_motion(pair: int, rng: np.random.Generator, num_frames: int,
-                    size: int):
+def forward_motion(pair: int, rng: np.random.Generator, num_frames: int,
+                   size: int):
     """Per-frame centre, angle and scale of the first class of a pair.
 
     Returns:
@@ -180,10 +180,10 @@ def render_clip(label: int, rng: np.random.Generator, num_frames: int = 16,
     # Opposite the background on the colour wheel: always high contrast.
     colour = (background.mean((0, 1)) + 128 +
               rng.uniform(-40, 40, size=3)) % 256
-    centres, angles, scales = _forward_motion(label // 2, rng, num_frames,
-                                              size)
-    wanderers = [(_outline(_SHAPES[rng.integers(len(_SHAPES))],
-                           rng.uniform(0.05, 0.09) * size),
+    centres, angles, scales = forward_motion(label // 2, rng, num_frames,
+                                             size)
+    wanderers = [(object_outline(_SHAPES[rng.integers(len(_SHAPES))],
+                                 rng.uniform(0.05, 0.09) * size),
                   rng.uniform(0, 255, size=3),
                   rng.uniform(0, size, size=2),
                   rng.normal(0, 0.04 * size, size=(num_frames, 2)).cumsum(0),
@@ -195,8 +195,8 @@ def render_clip(label: int, rng: np.random.Generator, num_frames: int = 16,
         for outline, w_colour, start, walk, w_angle in wanderers:
             _draw(canvas, outline, np.mod(start + walk[i], size), w_angle,
                   w_colour)
-        _draw(canvas, _outline(shape, scales[i]), centres[i], angles[i],
-              colour)
+        _draw(canvas, object_outline(shape, scales[i]), centres[i],
+              angles[i], colour)
         noisy = canvas + rng.normal(0, noise_std, size=canvas.shape)
         frames[i] = np.clip(noisy, 0, 255).astype(np.uint8)
     return frames[::-1].copy() if label % 2 else frames

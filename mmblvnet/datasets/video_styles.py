@@ -1,17 +1,22 @@
-"""Videos encoded as the public data sets store them, from synthetic clips.
+"""Videos encoded as the public data sets store them, from synthetic scenes.
 
 Decoding speed depends on the codec, the frame size and, most of all, on
 how far apart the keyframes are, so a decoder is only measured fairly on
-files that look like the real data sets. The styles here encode clips of
-:func:`~mmblvnet.datasets.synthetic.render_clip` with the ``ffmpeg``
-command-line tool (the Debian ``ffmpeg`` package: ``libx264`` and
-``libvpx-vp9``):
+files that look like the real data sets, in content as in format. The
+styles here encode scenes of :func:`~mmblvnet.datasets.scenes.render_scene`
+(textured, with camera motion, moving objects, changing light and sensor
+noise: what makes a real video cost what it costs to code and to decode)
+with the ``ffmpeg`` command-line tool (the Debian ``ffmpeg`` package:
+``libx264`` and ``libvpx-vp9``):
 
 ===========  =========================================================
 ``kinetics``  H.264 in mp4, 340x256, 30 fps, 10 s, one keyframe every
-              250 frames (libx264's default, which MMAction2's
-              ``tools/data/resize_videos.py`` keeps), B-frames
-``sthv2``     VP9 in webm, 426x240, 12 fps, 4 s (Something-Something v2)
+              250 frames, B-frames, CRF 23 (libx264's defaults, which
+              MMAction2's ``tools/data/resize_videos.py`` keeps): about
+              0.5-0.7 MB a video, as MMAction2's ``demo/demo.mp4``
+``sthv2``     VP9 in webm, 426x240, 12 fps, 4 s, about 100-150 KB a
+              video (Something-Something v2: its 220,847 videos are
+              19.4 GB, about 90 KB each)
 ``sthv1``     JPEG frame folders ``00001.jpg, ...``, 176x100, 12 fps,
               4 s (Something-Something v1)
 ``avi``       MPEG-4 part 2 in AVI, 340x256, 30 fps, 4 s (the codec and
@@ -43,7 +48,8 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 from mmengine.utils import ProgressBar
 
-from .synthetic import CLASSES, render_clip, write_rawframes
+from .scenes import render_scene
+from .synthetic import CLASSES, write_rawframes
 
 # Frame file names of the ``sthv1`` style (MMAction2's sthv1 configs).
 STHV1_FILENAME_TMPL = '{:05}.jpg'
@@ -92,7 +98,7 @@ STYLES = {
         ('-c:v', 'libx264', '-g', '250', '-pix_fmt', 'yuv420p')),
     'sthv2': VideoStyle(
         426, 240, 12, 4.0, '.webm',
-        ('-c:v', 'libvpx-vp9', '-b:v', '0', '-crf', '32', '-deadline',
+        ('-c:v', 'libvpx-vp9', '-b:v', '0', '-crf', '45', '-deadline',
          'realtime', '-cpu-used', '8', '-pix_fmt', 'yuv420p')),
     'sthv1': VideoStyle(176, 100, 12, 4.0, ''),
     'avi': VideoStyle(
@@ -102,21 +108,13 @@ STYLES = {
 
 
 def render_frames(label: int, seed: int, style: VideoStyle) -> np.ndarray:
-    """A synthetic clip of ``label`` at the style's size and length.
-
-    The clip is rendered square on the longer side and cropped to the
-    style's frame in the middle.
+    """A scene of ``label`` at the style's frame size and length.
 
     Returns:
         np.ndarray: RGB frames of shape (T, height, width, 3), uint8.
     """
-    side = max(style.width, style.height)
-    frames = render_clip(label, np.random.default_rng([seed, label]),
-                         style.num_frames, side)
-    top = (side - style.height) // 2
-    left = (side - style.width) // 2
-    return np.ascontiguousarray(
-        frames[:, top:top + style.height, left:left + style.width])
+    return render_scene(label, np.random.default_rng([seed, label]),
+                        style.num_frames, style.width, style.height)
 
 
 def run_ffmpeg(args: Sequence[str],

@@ -86,6 +86,28 @@ def test_seek_mode_is_checked():
         TRANSFORMS.build(dict(type='TorchCodecInit', seek_mode='fast'))
 
 
+def test_approximate_seek_mode_returns_the_exact_frames(styled_root,
+                                                        tmp_path):
+    """docs/data.md: on the generated long-GOP video and on an all-intra
+    copy (make_seekable's settings) 'approximate' returns the frames of
+    'exact' without scanning the file."""
+    intra = tmp_path / 'intra.mp4'
+    encode_video(render_frames(0, 0, STYLES['kinetics'].scaled(0.25)),
+                 str(intra), 30, codec_args(str(intra), 1, None))
+    for path in (styled_root / 'kinetics/videos/00000.mp4', intra):
+        frames = {}
+        for mode in ('exact', 'approximate'):
+            results = TRANSFORMS.build(dict(
+                type='TorchCodecInit', seek_mode=mode))(
+                    dict(filename=str(path)))
+            assert results['total_frames'] == 75
+            results['frame_inds'] = np.array([0, 17, 33, 50, 74])
+            frames[mode] = np.stack(TRANSFORMS.build(
+                dict(type='TorchCodecDecode'))(results)['imgs'])
+        np.testing.assert_array_equal(frames['approximate'],
+                                      frames['exact'])
+
+
 def dataset(ann_file, root, **kwargs):
     return DATASETS.build(dict(
         type='VideoDataset', ann_file=str(ann_file),

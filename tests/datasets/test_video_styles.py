@@ -1,10 +1,14 @@
 """Issue 26: videos encoded as Kinetics, Something-Something v2 and v1
-store them (codec, container, frame rate, keyframe spacing, layout)."""
+store them (codec, container, frame rate, keyframe spacing, layout), from
+scenes that code like real footage."""
 import json
 import subprocess
 
+import numpy as np
 import pytest
 
+from mmblvnet.datasets.scenes import render_scene
+from mmblvnet.datasets.seekable import reencode
 from mmblvnet.datasets.video_styles import (
     STYLES,
     generate_styled,
@@ -59,10 +63,38 @@ def test_full_size_styles_are_the_data_sets_sizes():
     assert sizes['sthv1'] == (176, 100, 12, 48)
 
 
-def test_render_frames_crops_the_synthetic_clip_to_the_style():
+def test_render_frames_is_a_scene_of_the_style_size():
     frames = render_frames(3, 0, STYLES['sthv1'].scaled(0.5))
     assert frames.shape == (24, 50, 88, 3)
     assert frames.flags['C_CONTIGUOUS']
+
+
+def test_scene_of_the_second_class_of_a_pair_is_the_first_backwards():
+    forward = render_scene(4, np.random.default_rng(7), 12, 64, 48)
+    backward = render_scene(5, np.random.default_rng(7), 12, 64, 48)
+    np.testing.assert_array_equal(backward, forward[::-1])
+
+
+def test_scene_changes_everywhere_from_frame_to_frame():
+    """Camera motion moves the whole background, not only the objects."""
+    frames = render_scene(0, np.random.default_rng(0), 8, 96, 64)
+    change = np.abs(np.diff(frames.astype(np.int16), axis=0)).mean(-1)
+    assert (change > 4).mean() > 0.3
+
+
+@pytest.mark.slow
+def test_kinetics_style_codes_like_a_real_kinetics_clip(tmp_path):
+    """docs/data.md, "Generated test videos": a full-size Kinetics-style
+    video is as large as a real 340x256 Kinetics clip (MMAction2's
+    demo/demo.mp4: 636 KB for 10 s) and its all-intra copy grows a few
+    times, as real footage does (demo.mp4: 3.3x), not tens of times."""
+    generate_styled(str(tmp_path / 'src'), 'kinetics', 1)
+    source = tmp_path / 'src/videos/00000.mp4'
+    assert 400e3 < source.stat().st_size < 1.5e6
+    copy = reencode(dict(video='00000.mp4', src=str(source),
+                         dst=str(tmp_path / 'intra.mp4'), gop=1, crf=None,
+                         frames=False))
+    assert 2 < copy['dst_bytes'] / copy['src_bytes'] < 6
 
 
 def test_an_interrupted_run_resumes_without_re_encoding(tmp_path):

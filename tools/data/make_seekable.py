@@ -1,7 +1,7 @@
 """Re-encode a video data set once so that sampled frames decode fast.
 
     python tools/data/make_seekable.py LIST SRC_ROOT DST_ROOT
-        [--gop 1] [--crf Q] [--jobs N] [--min-psnr 40]
+        [--gop 1] [--crf Q] [--frames] [--jobs N] [--min-psnr 40]
 
 Every video of ``LIST`` (a ``VideoDataset`` list: ``<video> [<label>
 ...]`` per line) is re-encoded from ``SRC_ROOT/<video>`` into
@@ -11,6 +11,14 @@ and frame count, video only, with a keyframe every ``--gop`` frames
 decoding at most ``gop`` frames. ``.webm`` files stay VP9, everything else
 becomes H.264 (``libx264``) in the same container. The same list then
 works with ``data_prefix=dict(video=DST_ROOT)``.
+
+With ``--frames`` each video becomes a folder of JPEG frames instead,
+``DST_ROOT/<video without extension>/img_00001.jpg, ...`` (every frame,
+as MMAction2's ``RawframeDataset`` reads them with its default
+``filename_tmpl``), and the tool writes their list,
+``DST_ROOT/list_rawframes.txt`` (``<folder> <frames> <label> ...`` per
+line): a config then reads them with ``RawframeDataset``,
+``data_prefix=dict(img=DST_ROOT)`` and ``RawFrameDecode``.
 
 - Runs ``--jobs`` ffmpeg processes at once (one thread each, driven by
   threads: nothing is forked from this process) with a
@@ -40,11 +48,12 @@ from typing import Dict, Optional, Sequence
 
 from mmengine.utils import ProgressBar
 
-from mmblvnet.datasets.annotation import read_video_list
+from mmblvnet.datasets.annotation import Entry, read_video_list
 from mmblvnet.datasets.seekable import DEFAULT_CRF, reencode
 from mmblvnet.utils.cli import run_main
 
 LOG_FILE = 'make_seekable.jsonl'
+FRAME_LIST = 'list_rawframes.txt'
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -62,6 +71,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--crf', type=int,
                         help='constant quality of the encoder, lower is '
                         f'better and larger (default: {defaults})')
+    parser.add_argument('--frames', action='store_true',
+                        help='write JPEG frame folders and their '
+                        f'RawframeDataset list ({FRAME_LIST})')
     parser.add_argument('--jobs', type=int, default=os.cpu_count() or 1)
     parser.add_argument('--min-psnr', type=float, default=40.0)
     args = parser.parse_args(argv)
@@ -80,18 +92,42 @@ def check_roots(src_root: str, dst_root: str) -> None:
             'written)')
 
 
-def finished(dst_root: str) -> Dict[str, Dict]:
-    """Results of an earlier run whose output files still exist."""
+def output_path(video: str, frames: bool) -> str:
+    """Where a video of the list goes, relative to DST_ROOT: the same
+    path, or for frames the path without its extension (a folder)."""
+    return osp.splitext(video)[0] if frames else video
+
+
+def finished(dst_root: str, frames: bool) -> Dict[str, Dict]:
+    """Results of an earlier run of the same kind (videos or frame
+    folders) whose outputs still exist."""
     log = osp.join(dst_root, LOG_FILE)
     if not osp.isfile(log):
         return {}
+    exists = osp.isdir if frames else osp.isfile
     done = {}
     with open(log) as f:
         for line in f:
             result = json.loads(line)
-            if osp.isfile(osp.join(dst_root, result['video'])):
-                done[result['video']] = result
+            video = result['video']
+            if (result.get('frames_output', False) == frames and exists(
+                    osp.join(dst_root, output_path(video, frames)))):
+                done[video] = result
     return done
+
+
+def write_frame_list(path: str, entries: Sequence[Entry],
+                     results: Sequence[Dict]) -> None:
+    """The RawframeDataset list of the frame folders written: the lines
+    of the video list with a folder and frame count for the video."""
+    frames = {r['video']: r['frames'] for r in results if 'error' not in r}
+    with open(path, 'w') as f:
+        for entry in entries:
+            video = entry.fields[0]
+            if video in frames:
+                labels = ''.join(f' {label}' for label in entry.labels)
+                f.write(f'{output_path(video, True)} {frames[video]}'
+                        f'{labels}\n')
 
 
 def summarize(results: Sequence[Dict], min_psnr: float) -> Dict:
@@ -113,33 +149,43 @@ def make_seekable(args: argparse.Namespace) -> int:
     check_roots(args.src_root, args.dst_root)
     entries = read_video_list(args.list)
     os.makedirs(args.dst_root, exist_ok=True)
-    done = finished(args.dst_root)
+    done = finished(args.dst_root, args.frames)
     videos = list(dict.fromkeys(entry.fields[0] for entry in entries))
     tasks = [dict(video=v, src=osp.join(args.src_root, v),
-                  dst=osp.join(args.dst_root, v), gop=args.gop,
-                  crf=args.crf) for v in videos if v not in done]
+                  dst=osp.join(args.dst_root, output_path(v, args.frames)),
+                  gop=args.gop, crf=args.crf, frames=args.frames)
+             for v in videos if v not in done]
     results = [done[v] for v in videos if v in done]
     bar = ProgressBar(len(tasks), file=sys.stderr)
     with ThreadPool(max(1, args.jobs)) as pool, open(
             osp.join(args.dst_root, LOG_FILE), 'a') as log:
         for result in pool.imap_unordered(reencode, tasks):
             if 'error' not in result:
-                log.write(json.dumps(result) + '\n')
+                log.write(json.dumps(
+                    dict(result, frames_output=args.frames)) + '\n')
                 log.flush()
             results.append(result)
             bar.update()
     sys.stderr.write('\n')
     summary = summarize(results, args.min_psnr)
+    if args.frames:
+        frame_list = osp.join(args.dst_root, FRAME_LIST)
+        write_frame_list(frame_list, entries, results)
+        use = (f"type='RawframeDataset', ann_file='{frame_list}', "
+               f"data_prefix=dict(img='{args.dst_root}') and RawFrameDecode")
+    else:
+        use = (f"data_prefix=dict(video='{args.dst_root}') with the same "
+               'list')
     print(f"{summary['videos']} videos ({len(done)} from an earlier run) in "
           f"{args.dst_root}: size x{summary['size_growth']:.2f}, lowest "
-          f"PSNR {summary['min_psnr']:.1f} dB; use "
-          f"data_prefix=dict(video='{args.dst_root}') with the same list")
+          f"PSNR {summary['min_psnr']:.1f} dB; use {use}")
     for video, error in summary['failed'].items():
         print(f'error: {osp.join(args.src_root, video)}: {error}',
               file=sys.stderr)
     for video, value in summary['low_psnr'].items():
-        print(f'error: {osp.join(args.dst_root, video)}: PSNR {value:.1f} '
-              f'dB < --min-psnr {args.min_psnr}', file=sys.stderr)
+        written = osp.join(args.dst_root, output_path(video, args.frames))
+        print(f'error: {written}: PSNR {value:.1f} dB < --min-psnr '
+              f'{args.min_psnr}', file=sys.stderr)
     return 1 if summary['failed'] or summary['low_psnr'] else 0
 
 
