@@ -10,6 +10,7 @@ existing one), no complete checkpoint at all, or an empty
 resumed checkpoint names (``best_ckpt``, ``keep_ckpt_ids``), folders
 included, whatever they are.
 """
+import os
 import os.path as osp
 from typing import List, Optional
 
@@ -24,6 +25,7 @@ from .owned_files import (
     best_checkpoints,
     checkpoint_name_pattern,
     refusal,
+    step_checkpoints,
 )
 
 # The name of a checkpoint saved on request (a preemption signal), outside
@@ -227,7 +229,18 @@ class AtomicCheckpointHook(CheckpointHook):
         if is_main_process():
             atomic_write_bytes(osp.join(runner.work_dir, 'last_checkpoint'),
                                str(self.last_ckpt).encode())
+            self._remove_older_on_request(meta.get('iter', runner.iter + 1))
         return self.last_ckpt
+
+    def _remove_older_on_request(self, done: int) -> None:
+        """Delete the checkpoints saved on request before iteration
+        ``done``: a complete later checkpoint replaces them (a run
+        preempted many times keeps one, not one per preemption)."""
+        if not _is_local(self.out_dir):
+            return
+        for step, path in step_checkpoints(self.out_dir, ON_REQUEST_TMPL):
+            if step < done:
+                os.remove(path)
 
     # The one private override: MMEngine has no public point between
     # writing a checkpoint, rotating old ones and writing last_checkpoint

@@ -47,6 +47,26 @@ def _step_name(filename_tmpl: str) -> str:
     return ''.join(parts)
 
 
+def _regular_files(folder: str, pattern: 're.Pattern[str]'):
+    """``(match, path)`` of the regular files (no folders, no links)
+    directly in the local ``folder`` whose names match ``pattern``."""
+    for entry in os.scandir(folder) if osp.isdir(folder) else ():
+        match = pattern.fullmatch(entry.name)
+        if match is not None and entry.is_file(follow_symlinks=False):
+            yield match, entry.path
+
+
+def step_checkpoints(folder: str, filename_tmpl: str) -> List[tuple]:
+    """The checkpoints named by ``filename_tmpl`` in the local ``folder``.
+
+    Returns:
+        list[tuple]: ``(step, path)`` sorted by step.
+    """
+    pattern = re.compile(_step_name(filename_tmpl))
+    return sorted((int(match['step']), path)
+                  for match, path in _regular_files(folder, pattern))
+
+
 def best_checkpoints(folder: str, filename_tmpl: str) -> List[tuple]:
     """The best checkpoints a hook with ``filename_tmpl`` left in the
     local ``folder``.
@@ -56,12 +76,9 @@ def best_checkpoints(folder: str, filename_tmpl: str) -> List[tuple]:
         the name (``acc_top1`` for ``best_acc_top1_epoch_3.pth``).
     """
     pattern = re.compile(rf'best_(?P<key>[^/]+)_{_step_name(filename_tmpl)}')
-    found = []
-    for entry in os.scandir(folder) if osp.isdir(folder) else ():
-        match = pattern.fullmatch(entry.name)
-        if match is not None and entry.is_file(follow_symlinks=False):
-            found.append((match['key'], int(match['step']), entry.path))
-    return sorted(found, key=lambda item: item[1])
+    return sorted(((match['key'], int(match['step']), path)
+                   for match, path in _regular_files(folder, pattern)),
+                  key=lambda item: item[1])
 
 
 def _same_folder(path: str, folder: str) -> bool:

@@ -89,6 +89,7 @@ def _stopped_and_resumed(root, work, epochs, stops, validate=False,
         assert stopped.value.code == 128 + signal.SIGTERM
         saved = work / f'iter_{stop_at}_on_request.pth'
         assert (work / 'last_checkpoint').read_text() == str(saved)
+        assert list(work.glob('*_on_request.pth')) == [saved]
         assert torch.load(saved, weights_only=False)['meta']['iter'] == (
             stop_at)
     cfg = _config(root, work, epochs, validate)
@@ -109,6 +110,8 @@ def test_sigterm_twice_mid_epoch_resumes_to_the_same_weights(
     assert runner.iter == CLIPS // 2
     assert_same_weights(_weights(whole / 'epoch_1.pth'),
                         _weights(tmp_path / 'stopped' / 'epoch_1.pth'))
+    # epoch_1.pth, complete, replaces the checkpoints saved on request.
+    assert not list((tmp_path / 'stopped').glob('*_on_request.pth'))
 
 
 @pytest.mark.slow
