@@ -2,8 +2,12 @@
 
 ONNX Runtime's ``quantize_static`` writes a QDQ model (QuantizeLinear /
 DequantizeLinear pairs around each quantized op, which ONNX Runtime and
-OpenVINO run with int8 kernels): weights int8 per output channel,
+OpenVINO run with int8 kernels): the convolutions and the classifier
+(:data:`~.export.WEIGHTED_OPS`), weights int8 per output channel,
 activations uint8 with ranges measured (min-max) on calibration clips.
+The residual adds and TAM's element-wise ops stay float32: ONNX Runtime's
+int8 adds are slower than float32 ones between int8 convolutions
+(measured in docs/benchmarks.md).
 The clips come from a data list through the config's own test pipeline,
 normalised as the data preprocessor does, so the ranges are those the
 deployed model sees. Dynamic quantization is not used: its ``ConvInteger``
@@ -20,6 +24,7 @@ import numpy as np
 from mmengine.config import Config
 from mmengine.dataset import BaseDataset as Dataset
 
+from .export import WEIGHTED_OPS
 from .runtime import RuntimeRecognizer
 
 
@@ -107,6 +112,7 @@ def quantize_int8(fp32_path: str, out_path: str,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             per_channel=True,
+            op_types_to_quantize=list(WEIGHTED_OPS),
             calibrate_method=CalibrationMethod.MinMax)
     model = onnx.load(out_path)
     metadata = onnx.load(fp32_path, load_external_data=False).metadata_props

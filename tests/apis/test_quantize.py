@@ -61,6 +61,14 @@ def test_writes_a_qdq_model_and_reports_its_check(deployed, tmp_path,
     model = onnx.load(str(out))
     ops = Counter(node.op_type for node in model.graph.node)
     assert ops['QuantizeLinear'] > 50 and ops['DequantizeLinear'] > 50
+    # Only the convolutions and the classifier run in int8: the residual
+    # adds and TAM's products stay float32 (faster in ONNX Runtime).
+    producers = {out: node.op_type for node in model.graph.node
+                 for out in node.output}
+    quantized = {producers.get(node.input[0]) for node in model.graph.node
+                 if node.op_type == 'QuantizeLinear'}
+    assert not {'Add', 'Mul', 'Pad'} & quantized
+    assert 'Conv' in quantized
     # The runtime reads the same metadata from the int8 file.
     metadata = {p.key: p.value for p in model.metadata_props}
     assert metadata['num_segments'] == '8' and metadata['num_classes'] == '6'
