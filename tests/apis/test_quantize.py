@@ -89,7 +89,13 @@ def test_writes_a_qdq_model_and_reports_its_check(deployed, tmp_path,
 
 
 def test_int8_logits_follow_fp32(deployed, tmp_path):
-    """int8 keeps the ranking of the fp32 logits on a test clip."""
+    """int8 logits follow the fp32 ones on a test clip.
+
+    The weights are random: the two best fp32 logits of the clip are 6% of
+    the logit scale apart and int8 moves a logit by up to 9% of it (every
+    op quantized: 7%), so the top-1 label is not pinned here; the agreement
+    check of a trained model is quantize.py's (docs/deploy.md).
+    """
     cfg = tool.Config.fromfile(deployed['config'])
     fp32 = RuntimeRecognizer(deployed['onnx'])
     clips = fp32.clips(list_dataset(cfg, deployed['val_list'])[0]['inputs'])
@@ -100,7 +106,7 @@ def test_int8_logits_follow_fp32(deployed, tmp_path):
     expected = fp32.logits(clips)
     # Calibrated on this clip: int8 stays within a tenth of the scale.
     assert np.abs(int8 - expected).max() < 0.1 * np.abs(expected).max()
-    assert int8.argmax() == expected.argmax()
+    assert np.corrcoef(int8.ravel(), expected.ravel())[0, 1] > 0.99
 
 
 def test_refuses_a_model_that_fails_the_check_naming_the_numbers(
