@@ -28,7 +28,7 @@ INPUT_NAME = 'clips'
 OUTPUT_NAME = 'logits'
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 # Ops whose weight (input 1) int8 quantizers need as a stored constant.
-_WEIGHTED_OPS = ('Conv', 'Gemm')
+WEIGHTED_OPS = ('Conv', 'Gemm')
 
 
 def _draw_parameters_(model: nn.Module, generator: torch.Generator) -> None:
@@ -180,7 +180,7 @@ def computed_weights(graph_model) -> List[str]:
     stored = {tensor.name for tensor in graph.initializer}
     return [
         node.input[1] for node in graph.node
-        if node.op_type in _WEIGHTED_OPS and node.input[1] not in stored
+        if node.op_type in WEIGHTED_OPS and node.input[1] not in stored
     ]
 
 

@@ -2,8 +2,11 @@
 
 ONNX Runtime's ``quantize_static`` writes a QDQ model (QuantizeLinear /
 DequantizeLinear pairs around each quantized op, which ONNX Runtime and
-OpenVINO run with int8 kernels): weights int8 per output channel,
+OpenVINO run with int8 kernels): the convolutions and the classifier
+(:data:`~.export.WEIGHTED_OPS`), weights int8 per output channel,
 activations uint8 with ranges measured (min-max) on calibration clips.
+The residual adds and TAM's element-wise ops stay float32: on bLVNet-TAM,
+ONNX Runtime ran them slower in int8 (docs/benchmarks.md).
 The clips come from a data list through the config's own test pipeline,
 normalised as the data preprocessor does, so the ranges are those the
 deployed model sees. Dynamic quantization is not used: its ``ConvInteger``
@@ -14,12 +17,13 @@ held-out list, and how often their top-1 labels agree.
 """
 import os.path as osp
 import tempfile
-from typing import Dict, Iterator, List, NamedTuple, Sequence
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 from mmengine.config import Config
 from mmengine.dataset import BaseDataset as Dataset
 
+from .export import WEIGHTED_OPS
 from .runtime import RuntimeRecognizer
 
 
@@ -79,8 +83,10 @@ def _reader(clips: Iterator[np.ndarray]):
     return ClipReader()
 
 
-def quantize_int8(fp32_path: str, out_path: str,
-                  clips: Iterator[np.ndarray]) -> None:
+def quantize_int8(fp32_path: str,
+                  out_path: str,
+                  clips: Iterator[np.ndarray],
+                  op_types: Optional[Sequence[str]] = WEIGHTED_OPS) -> None:
     """Write the static int8 (QDQ) model of ``fp32_path`` to ``out_path``.
 
     Args:
@@ -88,6 +94,9 @@ def quantize_int8(fp32_path: str, out_path: str,
         out_path (str): The int8 file to write (one self-contained file;
             the metadata of ``fp32_path`` is kept).
         clips (Iterator[np.ndarray]): Calibration clips (N, T, 3, H, W).
+        op_types (Sequence[str], optional): ONNX op types to quantize;
+            None for every op ONNX Runtime can quantize. Defaults to the
+            convolutions and the classifier.
     """
     import onnx
     from onnxruntime.quantization import (
@@ -107,6 +116,7 @@ def quantize_int8(fp32_path: str, out_path: str,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             per_channel=True,
+            op_types_to_quantize=list(op_types or ()),
             calibrate_method=CalibrationMethod.MinMax)
     model = onnx.load(out_path)
     metadata = onnx.load(fp32_path, load_external_data=False).metadata_props

@@ -2,6 +2,7 @@
 import contextlib
 import io
 import re
+from collections import Counter
 
 import numpy as np
 import onnx
@@ -94,6 +95,16 @@ def test_written_file_alone_matches_pytorch(small, exported, batch):
     assert actual.shape == (batch, NUM_CLASSES)
     scale = np.abs(expected).max()
     assert np.abs(actual - expected).max() <= 1e-4 * scale
+
+
+def test_graph_has_no_slice_writes_or_transposed_clips(exported):
+    # TAM exports as shifts of whole frames: a write into a slice would be
+    # a ScatterND (with Range indices) between transposes, slow in ONNX
+    # Runtime.
+    ops = Counter(node.op_type
+                  for node in onnx.load(str(exported['out'])).graph.node)
+    assert not {'ScatterND', 'Range', 'ScatterElements'} & set(ops)
+    assert ops['Transpose'] == 1  # the even / odd reordering of the frames
 
 
 def test_file_carries_what_a_user_must_feed_it(exported):

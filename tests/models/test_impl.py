@@ -12,6 +12,7 @@ from mmblvnet.models.backbones.blresnet import bLResNet
 from mmblvnet.models.common.avg_pool import DepthwiseAvgPool2d
 from mmblvnet.models.common.impl import (
     BATCHED,
+    EXPORT,
     LOOP_INFERENCE,
     LOOP_WITH_AUTOGRAD,
     plan,
@@ -112,6 +113,14 @@ def test_plan_is_decided_by_impl_device_and_autograd_alone():
 def _traced_ops(module, x):
     graph = torch.jit.trace(module, x).inlined_graph
     return {node.kind() for node in graph.nodes()}
+
+
+def test_onnx_export_runs_batched_with_masked_tam_shifts(monkeypatch):
+    monkeypatch.setattr(torch.onnx, 'is_in_onnx_export', lambda: True)
+    x = torch.randn(2)
+    assert plan('auto', x) == plan('batched', x) == EXPORT
+    assert EXPORT == BATCHED._replace(masked_shifts=True)
+    assert plan('loop', x) == LOOP_WITH_AUTOGRAD
 
 
 def test_a_forced_loop_stays_the_loop_while_traced():

@@ -2,6 +2,7 @@ import pytest
 import torch
 from reference import slow_tam
 
+from mmblvnet.models.common.impl import EXPORT, plan
 from mmblvnet.models.common.tam import TAM
 
 CASES = [(k, method, t) for k in (1, 3, 5) for method in ('sum', 'max')
@@ -62,6 +63,32 @@ def test_tam_on_even_and_odd_frames_matches_plain_forward(
                                expected[:, :, 1].reshape_as(odd_out))
     overwritten = even_out is even and odd_out is odd
     assert overwritten == (inplace and method == 'sum')
+
+
+@pytest.mark.parametrize('k,method,num_segments', CASES)
+def test_tam_on_the_onnx_export_path_equals_per_frame_formula(
+        k, method, num_segments, monkeypatch):
+    # ONNX export's path (whole frames shifted, clip boundaries masked in
+    # the weights), taken with autograd on as export_onnx runs it.
+    monkeypatch.setattr(torch.onnx, 'is_in_onnx_export', lambda: True)
+    tam = TAM(6, num_segments, blending_frames=k, blending_method=method)
+    x = torch.randn(3 * num_segments, 6, 3, 5)
+    assert plan(tam.impl, x) == EXPORT
+    pairs = x.view(3, num_segments // 2, 2, 6, 3, 5)
+    even = pairs[:, :, 0].reshape(-1, 6, 3, 5)
+    odd = pairs[:, :, 1].reshape(-1, 6, 3, 5)
+    expected = slow_tam(x, tam.weight, num_segments, method)
+    torch.testing.assert_close(tam(x), expected, atol=1e-5, rtol=1e-5)
+    expected = expected.view_as(pairs)
+    for got, parity in zip(tam.forward_pairs(even, odd), (0, 1)):
+        torch.testing.assert_close(
+            got, expected[:, :, parity].reshape_as(got), atol=1e-5,
+            rtol=1e-5)
+    duplicated = slow_tam(even.repeat_interleave(2, dim=0), tam.weight,
+                          num_segments, method).view(-1, 2, 6, 3, 5)
+    for got, parity in zip(tam.forward_pairs(even, even), (0, 1)):
+        torch.testing.assert_close(
+            got, duplicated[:, parity], atol=1e-5, rtol=1e-5)
 
 
 def test_tam_never_overwrites_inputs_that_autograd_needs():

@@ -15,7 +15,9 @@ dynamic batch). Each export is checked against PyTorch at batch 1 in
 ONNX Runtime and OpenVINO (max abs difference / logit scale, printed),
 then quantized to static int8 QDQ (:func:`~mmblvnet.apis.quantize.
 quantize_int8`, calibrated on random clips: the ranges barely change the
-speed; ``tools/deployment/quantize.py`` checks accuracy on real clips).
+speed; ``tools/deployment/quantize.py`` checks accuracy on real clips),
+each model with the op set that runs fastest for it
+(:data:`INT8_OP_TYPES`).
 
 Runtimes: ``pytorch`` (eager, ``torch.inference_mode``), ``ort-fp32``,
 ``ort-int8``, ``openvino-fp32``, ``openvino-int8`` (OpenVINO running the
@@ -42,6 +44,7 @@ import torch
 from mmengine.registry import init_default_scope
 
 from mmblvnet.apis.export import (
+    WEIGHTED_OPS,
     export_onnx,
     onnx_metadata,
     random_weights_,
@@ -65,6 +68,10 @@ REPO = Path(__file__).resolve().parents[2]
 RUNTIMES = ('pytorch', 'ort-fp32', 'ort-int8', 'openvino-fp32',
             'openvino-int8')
 MODELS = ('blvnet', 'tsm')
+# The op types each model's int8 file quantizes: its fastest in ONNX
+# Runtime (docs/benchmarks.md). TSM's shift and residual adds run faster
+# in int8; bLVNet's TAM products and adds slower (None: every op).
+INT8_OP_TYPES = dict(blvnet=WEIGHTED_OPS, tsm=None)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -112,7 +119,7 @@ def export_models(models: Dict[str, torch.nn.Module],
         if int8_timed:
             clips = (torch.randn(1, *clip_shape, generator=generator).numpy()
                      for _ in range(args.calib_clips))
-            quantize_int8(fp32, int8, clips)
+            quantize_int8(fp32, int8, clips, INT8_OP_TYPES[name])
             files[name]['int8'] = int8
     return files
 

@@ -19,9 +19,16 @@ Two implementations of the same numbers:
   while a graph is captured (``torch.compile``, ``torch.export``,
   ``torch.jit`` tracing or scripting, ONNX export); otherwise ``'loop'``.
 
+ONNX export takes the batched path with one change (:data:`EXPORT`): a
+``'sum'`` TAM works on the ``(N * T, C, H, W)`` frames as they are,
+shifting whole frames and zeroing the terms that would cross a clip
+boundary in its weights. It writes no slices (an exported slice write is
+a ``ScatterND`` between transposes) and builds no 5-D clips, so a runtime
+keeps its layout (e.g. NHWC around int8 convolutions) across TAM.
+
 :func:`plan` is the one place where ``impl``, the input's device, graph
 capture and autograd decide what a forward call may do; it returns one
-of the three :class:`Plan` rows below, and each module only asks the row
+of the :class:`Plan` rows below, and each module only asks the row
 (its own conditions, such as forward hooks that must see both calls of a
 Conv2d + BatchNorm pair, stay with the module). Modules that have two
 implementations declare a class attribute ``impl``; :func:`set_impl` sets
@@ -47,13 +54,18 @@ class Plan(NamedTuple):
             statistics runs as one convolution with folded weights.
         per_clip (bool): TAM runs clip by clip and may overwrite an input
             its caller hands over.
+        masked_shifts (bool): A ``'sum'`` TAM shifts whole frames and
+            masks clip boundaries in its weights (4-D ops only, no slice
+            writes: what an exported graph wants).
     """
     cpu_kernels: bool
     fold_conv_bn: bool
     per_clip: bool
+    masked_shifts: bool = False
 
 
 BATCHED = Plan(cpu_kernels=False, fold_conv_bn=False, per_clip=False)
+EXPORT = BATCHED._replace(masked_shifts=True)
 LOOP_WITH_AUTOGRAD = Plan(cpu_kernels=True, fold_conv_bn=False,
                           per_clip=False)
 LOOP_INFERENCE = Plan(cpu_kernels=True, fold_conv_bn=True, per_clip=True)
@@ -97,12 +109,12 @@ def plan(impl: str, x: Tensor) -> Plan:
         x (torch.Tensor): The module's input.
 
     Returns:
-        Plan: :data:`BATCHED`, or on the loop path
-        :data:`LOOP_WITH_AUTOGRAD` / :data:`LOOP_INFERENCE` as autograd is
-        on or off.
+        Plan: On the batched path :data:`EXPORT` during ONNX export, else
+        :data:`BATCHED`; on the loop path :data:`LOOP_WITH_AUTOGRAD` /
+        :data:`LOOP_INFERENCE` as autograd is on or off.
     """
     if runs_batched(impl, x):
-        return BATCHED
+        return EXPORT if torch.onnx.is_in_onnx_export() else BATCHED
     return LOOP_WITH_AUTOGRAD if torch.is_grad_enabled() else LOOP_INFERENCE
 
 

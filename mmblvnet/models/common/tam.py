@@ -21,12 +21,15 @@ Without autograd, the loop implementation (see :mod:`.impl`) works clip by
 clip, and frame by frame in place where it may, for the CPU cache; the
 batched one runs the same sums over the whole batch at once, a fixed
 number of ops per call whatever the batch (GPU, ``torch.compile``,
-export).
+export). ONNX export runs a ``'sum'`` blend on the frames as they are:
+whole frames shifted by each offset, with the weights zeroed where a
+shift crosses into the next clip (no slice writes, no 5-D views).
 """
 import math
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .impl import plan
@@ -120,6 +123,52 @@ def _weighted_sum(sources: Sequence[Tensor],
     return out
 
 
+def _shift_frames(frames: Tensor, offset: int) -> Tensor:
+    """``frames[g + offset]`` at every frame ``g`` of (B, C, H, W) frames,
+    zero where ``g + offset`` is outside the batch: one pad that crops
+    ``offset`` frames at one end and adds as many zero frames at the
+    other."""
+    return F.pad(frames, (0, 0, 0, 0, 0, 0, -offset, offset))
+
+
+def _masked_shift_sum(sources: Sequence[Tensor], terms: List[_Term],
+                      length: int) -> Tensor:
+    """:func:`_weighted_sum` on frames, without 5-D views or slice writes.
+
+    Each shifted term reads the frames of the whole batch shifted by its
+    offset, so at the first (or last) steps of a clip it reads the
+    neighbouring clip; its channel weights are zeroed at those steps. The
+    result equals :func:`_weighted_sum` (products by zero instead of
+    skipped terms). For graph export (:attr:`.impl.Plan.masked_shifts`).
+
+    Args:
+        sources (Sequence[torch.Tensor]): Frames, each of shape
+            (N * L, C, H, W), each clip's ``L`` steps contiguous.
+        terms (list[tuple]): ``(offset, source, weight)`` triplets, the
+            offset-0 term first.
+        length (int): Steps ``L`` per clip.
+
+    Returns:
+        torch.Tensor: The sum (before ReLU), of shape (N * L, C, H, W).
+    """
+    _, source, weight = terms[0]
+    out = sources[source] * weight.view(-1, 1, 1)
+    num_clips = out.shape[0] // length
+    for offset, source, weight in terms[1:]:
+        if abs(offset) >= length:
+            continue
+        dst, _ = _shifted_ranges(offset, length)
+        inside = torch.tensor(
+            [float(dst.start <= step < dst.stop) for step in range(length)],
+            dtype=weight.dtype,
+            device=weight.device)
+        # (N * L, C, 1, 1): the weights at each step, zero across clips.
+        kernel = (inside.view(-1, 1) * weight).repeat(num_clips, 1)
+        out = out + _shift_frames(sources[source],
+                                  offset) * kernel[:, :, None, None]
+    return out
+
+
 def _max_of_terms(sources: Sequence[Tensor], terms: List[_Term]) -> Tensor:
     """Element-wise maximum of shifted, channel-scaled clips (and of zero
     where a shift reads outside the clip); arguments as
@@ -131,6 +180,11 @@ def _max_of_terms(sources: Sequence[Tensor], terms: List[_Term]) -> Tensor:
         blended = torch.maximum(out[:, dst], shifted * weight)
         out = torch.cat((out[:, :dst.start], blended, out[:, dst.stop:]), 1)
     return out
+
+
+def _offset_zero_first(terms: List[_Term]) -> List[_Term]:
+    """``terms`` with the offset-0 term first (the sums start from it)."""
+    return sorted(terms, key=lambda term: term[0] != 0)
 
 
 def _blend(sources: Sequence[Tensor], terms: List[_Term], method: str,
@@ -156,7 +210,7 @@ def _blend(sources: Sequence[Tensor], terms: List[_Term], method: str,
     Returns:
         torch.Tensor: Blended clips of shape (N, L, C, H, W).
     """
-    terms = sorted(terms, key=lambda term: term[0] != 0)
+    terms = _offset_zero_first(terms)
     if method == 'max':
         return _max_of_terms(sources, terms).relu_()
     if not per_clip:
@@ -290,12 +344,16 @@ class TAM(nn.Module):
             torch.Tensor: Blended frames of shape (N * T, C, H, W).
         """
         num_clips = clips_in_batch(x, self.num_segments, 'TAM')
-        clips = x.view(num_clips, self.num_segments, *x.shape[1:])
         half = self.blending_frames // 2
         terms = [(row - half, 0, self.weight[row])
                  for row in range(self.blending_frames)]
+        path = plan(self.impl, x)
+        if path.masked_shifts and self.blending_method == 'sum':
+            return _masked_shift_sum((x, ), _offset_zero_first(terms),
+                                     self.num_segments).relu_()
+        clips = x.view(num_clips, self.num_segments, *x.shape[1:])
         return _blend((clips, ), terms, self.blending_method,
-                      plan(self.impl, x).per_clip).view_as(x)
+                      path.per_clip).view_as(x)
 
     def forward_pairs(self,
                       even: Tensor,
@@ -326,9 +384,18 @@ class TAM(nn.Module):
         num_clips = clips_in_batch(even, num_pairs, 'TAM')
         shape = (num_clips, num_pairs, *even.shape[1:])
         shared_maps = even is odd
+        path = plan(self.impl, even)
+        if path.masked_shifts and self.blending_method == 'sum':
+            frames = (even, ) if shared_maps else (even, odd)
+            return tuple(
+                _masked_shift_sum(
+                    frames,
+                    _offset_zero_first(self._pair_terms(
+                        parity, shared_maps)), num_pairs).relu_()
+                for parity in (0, 1))
         sources = (even.view(shape), ) if shared_maps else (even.view(shape),
                                                           odd.view(shape))
-        per_clip = plan(self.impl, even).per_clip
+        per_clip = path.per_clip
         if (inplace and per_clip and not shared_maps
                 and self.blending_method == 'sum'):
             # Clip by clip, so that the passes over a frame hit the cache.
