@@ -5,6 +5,7 @@ The runs use a few clips of the session's tiny synthetic data set
 """
 import importlib.util
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -142,10 +143,18 @@ def environment(**extra):
                 **extra)
 
 
-def run(args, timeout=300):
-    """Run a command in the repository; returns the CompletedProcess."""
-    return subprocess.run(args, cwd=REPO, env=environment(),
+def run(args, timeout=300, **env):
+    """Run a command in the repository (``env``: extra environment
+    variables); returns the CompletedProcess."""
+    return subprocess.run(args, cwd=REPO, env=environment(**env),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def free_port():
+    """A TCP port free on this machine now (for torchrun)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 def train_command(work_dir, *options, tool=('tools/train.py', )):

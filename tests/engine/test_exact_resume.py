@@ -16,6 +16,7 @@ from helpers import (
     assert_ok,
     data_options,
     environment,
+    free_port,
     output,
     run,
     tiny_config,
@@ -306,16 +307,16 @@ def test_ddp_rank_stopped_by_sigterm_stops_all_ranks_and_resumes_exactly(
     options = _tool_options(synthetic_root, tmp_path,
                             f'train_dataloader.dataset.ann_file={twelve}')
 
-    def ddp(work, port):
+    def ddp(work):
         return train_command(
             work, *options, '--launcher', 'pytorch',
             tool=('-m', 'torch.distributed.run', '--nproc_per_node', '2',
-                  '--master_port', str(port), 'tools/train.py'))
+                  '--master_port', str(free_port()), 'tools/train.py'))
 
     whole = tmp_path / 'whole'
-    assert_ok(run(ddp(whole, 29611), timeout=600))
+    assert_ok(run(ddp(whole), timeout=600))
     work = tmp_path / 'stopped'
-    process = subprocess.Popen(ddp(work, 29612), cwd=REPO,
+    process = subprocess.Popen(ddp(work), cwd=REPO,
                                env=environment(), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     try:
@@ -338,7 +339,7 @@ def test_ddp_rank_stopped_by_sigterm_stops_all_ranks_and_resumes_exactly(
             if 'Stopped by SIGTERM' in line] == [
         line for line in text.splitlines()
         if line.endswith(f'saved {saved}; --resume continues from it')]
-    result = run(ddp(work, 29613) + ['--resume'], timeout=600)
+    result = run(ddp(work) + ['--resume'], timeout=600)
     assert_ok(result)
     # The learned weights are the uninterrupted run's. BatchNorm's running
     # statistics are not: they differ after the next epoch boundary also

@@ -7,14 +7,12 @@ tools' command lines, ``mim``, ``torchrun`` and a real SIGKILL.
 import os
 import pickle
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
-from helpers import DEMO, REPO
+from helpers import DEMO, REPO, assert_ok, free_port, run, wait_for
 from helpers import data_options as few_clip_options
 from mmengine.config import Config
 
@@ -35,24 +33,6 @@ def data_options(root, epochs=1, batch_size=4, validate=True):
             f'{loader}.dataset.ann_file={root}/{split}_list_videos.txt',
             f'{loader}.dataset.data_prefix.video={root}/videos']
     return options
-
-
-def run(args, timeout=300, **env):
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore',
-               **env)
-    return subprocess.run(args, cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def assert_ok(result):
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
-        -3000:]
 
 
 def test_quickstart_generates_trains_tests_and_reports(tmp_path, capsys):
@@ -110,14 +90,6 @@ def test_ddp_with_gloo_on_two_cpu_processes(tmp_path, synthetic_root):
                  PORT=str(free_port()))
     assert_ok(result)
     assert 'acc/top1' in result.stdout + result.stderr
-
-
-def wait_for(path, process, timeout=240):
-    deadline = time.time() + timeout
-    while not path.exists():
-        assert process.poll() is None, 'training ended before the kill'
-        assert time.time() < deadline, f'{path} never appeared'
-        time.sleep(0.2)
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path,
