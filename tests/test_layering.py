@@ -47,12 +47,28 @@ def _source(module: str) -> Path:
     return package if package.exists() else path.with_suffix('.py')
 
 
+def _is_main_guard(node: ast.stmt) -> bool:
+    return (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+            and isinstance(node.test.left, ast.Name)
+            and node.test.left.id == '__name__'
+            and [getattr(c, 'value', None)
+                 for c in node.test.comparators] == ['__main__'])
+
+
 def imported_layers(path: Path, module: str):
     """``(line, layer)`` of each import of an mmblvnet layer in ``path``,
     the source of the dotted ``module``."""
     package = module if path.name == '__init__.py' else module.rsplit(
         '.', 1)[0]
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    # A module's command block (``if __name__ == '__main__':``) runs only
+    # as ``python -m``, never when the module is imported: it may reach up
+    # (to utils.cli's one error path).
+    command_block = {id(node) for guard in tree.body if _is_main_guard(guard)
+                     for node in ast.walk(guard)}
+    for node in ast.walk(tree):
+        if id(node) in command_block:
+            continue
         if isinstance(node, ast.ImportFrom):
             base = node.module or ''
             if node.level:
@@ -107,3 +123,13 @@ def test_layering_check_sees_a_model_importing_a_converter(tmp_path):
     found = list(
         imported_layers(path, 'mmblvnet.models.backbones.blresnet'))
     assert found == [(2, 'models'), (6, 'converters')]
+
+
+def test_layering_check_lets_a_command_block_reach_the_error_path(
+        tmp_path):
+    path = tmp_path / 'synthetic.py'
+    path.write_text('from .pipeline import run\n\n'
+                    "if __name__ == '__main__':\n"
+                    '    from mmblvnet.utils.cli import run_main\n')
+    assert list(imported_layers(path, 'mmblvnet.datasets.synthetic')) == [
+        (1, 'datasets')]

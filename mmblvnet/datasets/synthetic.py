@@ -359,14 +359,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m mmblvnet.datasets.synthetic``: generate, print what;
+    a refusal raises (the command reports it as one ``error:`` line)."""
     args = parse_args(argv)
     options = vars(args)
     out_dir = options.pop('out_dir')
-    try:
-        settings = generate(out_dir, progress=True, **options)
-    except (FileExistsError, ValueError) as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 2
+    settings = generate(out_dir, progress=True, **options)
     print(f'{out_dir}: {settings["num_classes"]} classes x '
           f'{settings["clips_per_class"]} clips '
           f'({", ".join(settings["classes"])})')
@@ -374,4 +372,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from mmblvnet.utils.cli import run_main
+    sys.exit(run_main(main))

@@ -240,15 +240,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help='frame sides and duration times this')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        list_file = generate_styled(args.out_dir, args.style, args.videos,
-                                    args.scale, args.seed, progress=True)
-    except (OSError, RuntimeError, ValueError) as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 2
-    print(list_file)
+    print(generate_styled(args.out_dir, args.style, args.videos, args.scale,
+                          args.seed, progress=True))
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from mmblvnet.utils.cli import run_main
+    sys.exit(run_main(main))

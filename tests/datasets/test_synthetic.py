@@ -113,8 +113,10 @@ def test_foreign_or_different_folder_is_refused_and_left_alone(tmp_path):
         _generate(out, seed=1)
 
 
-def test_cli_reports_refusal_with_exit_code(tmp_path, capsys):
+def test_cli_refusal_raises_for_the_one_error_line(tmp_path):
+    # The command (python -m) reports it through run_main:
+    # tests/tools/test_cli_errors.py.
     (tmp_path / 'x').mkdir()
     (tmp_path / 'x' / 'f').write_text('')
-    assert synthetic.main([str(tmp_path / 'x')]) == 2
-    assert 'not a synthetic data set' in capsys.readouterr().err
+    with pytest.raises(FileExistsError, match='not a synthetic data set'):
+        synthetic.main([str(tmp_path / 'x')])

@@ -97,3 +97,21 @@ def test_a_package_command_prints_the_traceback_with_debug(tmp_path):
         assert ('Traceback' in result.stderr) == debug, result.stderr
         assert result.stderr.strip().splitlines()[-1].startswith(
             'ValueError: num_classes' if debug else 'error: num_classes')
+
+
+@pytest.mark.parametrize('module, argv', [
+    ('mmblvnet.datasets.synthetic', ['{out}']),
+    ('mmblvnet.datasets.video_styles', ['{out}', '--style', 'kinetics',
+                                        '--videos', '1']),
+])
+def test_data_generators_report_one_error_line(module, argv, tmp_path):
+    """The generators' ``python -m`` commands go through run_main too."""
+    out = tmp_path / 'taken'
+    out.write_text('a file where the data set folder should be')
+    result = run([sys.executable, '-m', module,
+                  *[arg.format(out=out) for arg in argv]])
+    lines = [line for line in result.stderr.splitlines()
+             if line.startswith('error:')]
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert len(lines) == 1 and str(out) in lines[0], result.stderr
+    assert 'Traceback' not in result.stderr

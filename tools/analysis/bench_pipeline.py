@@ -339,7 +339,9 @@ def measure(args: argparse.Namespace) -> Dict:
 def format_report(report: Dict) -> str:
     """The Markdown tables of a :func:`measure` report."""
     labels = model_labels(report['frames'])
-    base = report['pipelines'][0]['clips_per_s_per_worker']
+    first = report['pipelines'][0]
+    base = first['clips_per_s_per_worker']
+    base_ms = first['transforms_ms']['total']
     lines = [
         f"# Data pipeline vs model: {report['config']} "
         f"({report['split']}, {report['device']})", '',
@@ -348,10 +350,10 @@ def format_report(report: Dict) -> str:
         f"{report['frames']} frames at {report['size']} px, "
         f"{report['threads']} thread(s); {report['cpu_count']} CPUs.", '',
         '| videos | decoder | same frames | frames to decode per clip '
-        '(at least) | decode+pipeline ms/clip (1 thread) | clips/s per '
-        'worker | vs first row | workers needed '
-        f"({labels['blvnet']} / {labels['tsm']} training) |",
-        '| --- | --- | --- | --- | --- | --- | --- | --- |']
+        '(at least) | decode+pipeline ms/clip (1 thread) | vs first row '
+        '(1 thread) | clips/s per worker | vs first row (DataLoader) | '
+        f"workers needed ({labels['blvnet']} / {labels['tsm']} training) |",
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
     for row in report['pipelines']:
         needed = row['workers_needed']
         decoded = row['frames_to_decode']
@@ -360,6 +362,7 @@ def format_report(report: Dict) -> str:
             f"{'yes' if row['same_frames'] else 'NO'} | "
             f"{'-' if decoded is None else f'{decoded:g}'} | "
             f"{row['transforms_ms']['total']:.1f} | "
+            f"{base_ms / row['transforms_ms']['total']:.2f}x | "
             f"{row['clips_per_s_per_worker']:.1f} | "
             f"{row['clips_per_s_per_worker'] / base:.2f}x | "
             f"{needed['blvnet']} / {needed['tsm']} |")
