@@ -91,7 +91,7 @@ from mmblvnet.utils.benchmark.options import (
     add_int_options,
     check_timing_args,
 )
-from mmblvnet.utils.benchmark.report import format_report
+from mmblvnet.utils.benchmark.report import emit, format_report
 from mmblvnet.utils.benchmark.runs import (
     backbone_op_counts,
     measure,
@@ -181,9 +181,7 @@ def run(argv: List[str]) -> int:
         largest = measure_largest_batch(args, REPO)
     report = format_report(results, tam_shares, args, device, largest,
                            op_counts)
-    print(report)
-    if args.out:
-        Path(args.out).write_text(report)
+    emit(report, args.out)
     return 0
 
 

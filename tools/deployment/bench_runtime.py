@@ -60,6 +60,7 @@ from mmblvnet.utils.benchmark.options import (
     add_int_options,
     check_timing_args,
 )
+from mmblvnet.utils.benchmark.report import emit
 from mmblvnet.utils.cli import run_main
 from mmblvnet.utils.machine import cpu_name
 from mmblvnet.utils.profiling import inference, interleaved_medians
@@ -261,9 +262,7 @@ def run(argv: List[str]) -> int:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory(prefix='bench_runtime-') as folder:
         report = measure(args, folder)
-    print(report)
-    if args.out:
-        Path(args.out).write_text(report)
+    emit(report, args.out)
     return 0
 
 

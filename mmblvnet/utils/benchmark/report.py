@@ -5,6 +5,7 @@ also to TSN-R50), bLVNet's TAM share, the ATen op counts, the largest
 training batch and, with ``--gpu-targets``, the targets with "yes"/"no".
 """
 import argparse
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -154,3 +155,11 @@ def format_report(results: Dict[str, Dict[str, float]],
     if args.gpu_targets:
         report += f'\n{format_targets(results, tam_shares, largest)}\n'
     return report
+
+
+def emit(report: str, out: Optional[str]) -> None:
+    """Print ``report`` and, with ``out`` (a tool's ``--out``), write it
+    there too."""
+    print(report)
+    if out:
+        Path(out).write_text(report)
