@@ -4,6 +4,7 @@ The runs use a few clips of the session's tiny synthetic data set
 (``conftest.synthetic_root``), batch 2, no data-loader workers in process.
 """
 import importlib.util
+import logging
 import os
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from types import ModuleType
 
 from mmaction.registry import DATASETS, MODELS
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmengine.runner import save_checkpoint
 
@@ -179,3 +181,18 @@ def wait_for(path, process, timeout=240):
         assert process.poll() is None, 'the process ended before the kill'
         assert time.time() < deadline, f'{path} never appeared'
         time.sleep(0.2)
+
+
+def logged_warnings(action):
+    """Run ``action()``; returns the messages of the warnings MMEngine's
+    current logger got meanwhile."""
+    messages = []
+    handler = logging.Handler(level=logging.WARNING)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        action()
+    finally:
+        logger.removeHandler(handler)
+    return messages

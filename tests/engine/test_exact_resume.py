@@ -2,7 +2,6 @@
 training process (in process for the fast test, to ``tools/train.py``
 commands for the slow ones), checkpoints written and resumed."""
 import functools
-import logging
 import os
 import signal
 import subprocess
@@ -17,6 +16,7 @@ from helpers import (
     data_options,
     environment,
     free_port,
+    logged_warnings,
     output,
     run,
     tiny_config,
@@ -26,7 +26,6 @@ from helpers import (
 from mmaction.registry import HOOKS
 from mmengine.dataset import pseudo_collate
 from mmengine.hooks import Hook
-from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
@@ -142,19 +141,6 @@ def test_resumes_at_an_epoch_end_and_after_validation_are_exact(
         expected, _weights(tmp_path / 'stopped' / f'epoch_{EPOCHS}.pth'))
 
 
-def _logged_warnings(action):
-    messages = []
-    handler = logging.Handler(level=logging.WARNING)
-    handler.emit = lambda record: messages.append(record.getMessage())
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    try:
-        action()
-    finally:
-        logger.removeHandler(handler)
-    return messages
-
-
 @pytest.mark.parametrize('seed_samples', [True, False])
 def test_mid_epoch_resume_with_workers_skips_and_warns_if_unseeded(
         synthetic_root, tmp_path, seed_samples):
@@ -165,7 +151,7 @@ def test_mid_epoch_resume_with_workers_skips_and_warns_if_unseeded(
                                         seed_samples=seed_samples)
     loop = Runner.from_cfg(cfg).train_loop
     loop._iter = 1  # as Runner.resume sets it from a checkpoint
-    assert _logged_warnings(loop._skip_trained_batches) == ([] if seed_samples
+    assert logged_warnings(loop._skip_trained_batches) == ([] if seed_samples
                                                             else [
         'Resuming at batch 2 of epoch 1 with 1 data-loader workers and '
         'ResumableSampler has seed_samples=False: the workers seed their '

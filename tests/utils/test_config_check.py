@@ -2,12 +2,10 @@
 that no longer reaches the model, a hook argument nobody accepts; lr=0
 warns."""
 import copy
-import logging
 
 import pytest
-from helpers import DEMO, data_options, run, train_command
+from helpers import DEMO, data_options, logged_warnings, run, train_command
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 
 from mmblvnet.utils.config_check import check_config
 
@@ -55,15 +53,8 @@ def test_hook_argument_typo_is_refused_with_the_closest_name():
 def test_zero_lr_warns():
     options = {'optim_wrapper.optimizer.lr': 0}
     cfg, loaded = _merged(options)
-    messages = []
-    handler = logging.Handler(level=logging.WARNING)
-    handler.emit = lambda record: messages.append(record.getMessage())
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    try:
-        check_config(cfg, loaded, options, training=True)
-    finally:
-        logger.removeHandler(handler)
+    messages = logged_warnings(
+        lambda: check_config(cfg, loaded, options, training=True))
     assert messages == ['optim_wrapper.optimizer.lr=0: the weights will '
                         'not change (unless a param_scheduler raises the '
                         'rate)']
