@@ -38,12 +38,12 @@ def checkpoint_name_pattern(filename_tmpl: str) -> 're.Pattern[str]':
 def _step_name(filename_tmpl: str) -> str:
     """The regular expression of ``filename_tmpl``'s names, the step
     number of the first field in the group ``step``."""
-    parts = []
+    parts, step = [], r'(?P<step>\d+)'
     for literal, field, _, _ in string.Formatter().parse(filename_tmpl):
         parts.append(re.escape(literal))
         if field is not None:
-            parts.append(r'\d+' if '(?P<step>' in ''.join(parts) else
-                         r'(?P<step>\d+)')
+            parts.append(step)
+            step = r'\d+'  # later fields: any number, not captured
     return ''.join(parts)
 
 
