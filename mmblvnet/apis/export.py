@@ -29,6 +29,9 @@ OUTPUT_NAME = 'logits'
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 # Ops whose weight (input 1) int8 quantizers need as a stored constant.
 WEIGHTED_OPS = ('Conv', 'Gemm')
+# Elements up to which constant subgraphs are folded at export: far above
+# the largest weight of the shipped models (512 x 512 x 3 x 3).
+FOLD_SIZE_LIMIT = 1 << 24
 
 
 def _draw_parameters_(model: nn.Module, generator: torch.Generator) -> None:
@@ -146,6 +149,14 @@ def export_onnx(model: nn.Module,
             output_names=[OUTPUT_NAME],
             dynamic_shapes={'inputs': {0: batch}},
             verbose=False)
+    import onnxscript.optimizer
+
+    # Fold every constant subgraph into a stored tensor whatever its size
+    # (the exporter's own pass stops at 8192 elements, which would leave
+    # the stem's folded weight, 64 x 3 x 7 x 7, computed in the graph).
+    onnxscript.optimizer.optimize(
+        program.model, input_size_limit=FOLD_SIZE_LIMIT,
+        output_size_limit=FOLD_SIZE_LIMIT)
     program.model.metadata_props.update(metadata or {})
     program.save(path, external_data=False)
     extra = set(os.listdir(folder)) - before - {osp.basename(path)}

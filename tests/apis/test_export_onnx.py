@@ -107,6 +107,26 @@ def test_graph_has_no_slice_writes_or_transposed_clips(exported):
     assert ops['Transpose'] == 1  # the even / odd reordering of the frames
 
 
+def test_graph_works_on_4d_maps_and_slices_only_the_input(exported):
+    # What a runtime keeps in its own layout (NCHWc, NHWC): the big branch
+    # is upsampled by Resize (not a 6-D broadcast Add) and the stem
+    # convolution runs per parity (no Slice copying its 64-channel maps).
+    graph = onnx.shape_inference.infer_shapes(
+        onnx.load(str(exported['out']))).graph
+    shapes = {
+        info.name: [d.dim_value or d.dim_param for d in
+                    info.type.tensor_type.shape.dim]
+        for info in [*graph.value_info, *graph.input, *graph.output]
+    }
+    ops = Counter(node.op_type for node in graph.node)
+    assert ops['Resize'] == 3  # one per big-little stage (layer1..layer3)
+    for node in graph.node:
+        if node.op_type in ('Add', 'Mul', 'Pad', 'Relu', 'Resize'):
+            assert len(shapes[node.output[0]]) <= 4, node.name
+        if node.op_type == 'Slice':
+            assert shapes[node.input[0]][1] == 3, node.name  # RGB frames
+
+
 def test_file_carries_what_a_user_must_feed_it(exported):
     meta = {p.key: p.value for p in onnx.load(
         str(exported['out']), load_external_data=False).metadata_props}

@@ -9,7 +9,12 @@ import pytest
 from helpers import load_tool, random_model_files
 
 from mmblvnet.apis.export import computed_weights
-from mmblvnet.apis.quantize import compare_top1, list_dataset, quantize_int8
+from mmblvnet.apis.quantize import (
+    INT8_OP_TYPES,
+    compare_top1,
+    list_dataset,
+    quantize_int8,
+)
 from mmblvnet.apis.runtime import RuntimeRecognizer
 
 tool = load_tool('tools/deployment/quantize.py')
@@ -61,14 +66,14 @@ def test_writes_a_qdq_model_and_reports_its_check(deployed, tmp_path,
     model = onnx.load(str(out))
     ops = Counter(node.op_type for node in model.graph.node)
     assert ops['QuantizeLinear'] > 50 and ops['DequantizeLinear'] > 50
-    # Only the convolutions and the classifier run in int8: the residual
-    # adds and TAM's products stay float32 (faster in ONNX Runtime).
+    # Every op but Add and Mul runs in int8 (INT8_OP_TYPES): OpenVINO
+    # computes wrong outputs when TAM's adds and products are quantized.
     producers = {out: node.op_type for node in model.graph.node
                  for out in node.output}
     quantized = {producers.get(node.input[0]) for node in model.graph.node
                  if node.op_type == 'QuantizeLinear'}
-    assert not {'Add', 'Mul', 'Pad'} & quantized
-    assert 'Conv' in quantized
+    assert {'Conv', 'Pad', 'Relu'} <= quantized
+    assert not {'Add', 'Mul'} & quantized
     # The runtime reads the same metadata from the int8 file.
     metadata = {p.key: p.value for p in model.metadata_props}
     assert metadata['num_segments'] == '8' and metadata['num_classes'] == '6'
@@ -107,6 +112,26 @@ def test_int8_logits_follow_fp32(deployed, tmp_path):
     # Calibrated on this clip: int8 stays within a tenth of the scale.
     assert np.abs(int8 - expected).max() < 0.1 * np.abs(expected).max()
     assert np.corrcoef(int8.ravel(), expected.ravel())[0, 1] > 0.99
+
+
+@pytest.mark.parametrize('op_types,agree', [(INT8_OP_TYPES, True),
+                                             (None, False)])
+def test_openvino_runs_the_int8_file_as_onnx_runtime_does(
+        deployed, tmp_path, op_types, agree):
+    # The same QDQ file in both runtimes: with the default op set their
+    # logits agree; with every op quantized (TAM's Add and Mul too)
+    # OpenVINO's are another computation (the reason for the default).
+    cfg = tool.Config.fromfile(deployed['config'])
+    fp32 = RuntimeRecognizer(deployed['onnx'])
+    dataset = list_dataset(cfg, deployed['val_list'])
+    clips = np.concatenate(
+        [fp32.clips(dataset[index]['inputs']) for index in range(4)])
+    path = str(tmp_path / 'int8.onnx')
+    quantize_int8(deployed['onnx'], path, iter([clips]), op_types)
+    onnxruntime = RuntimeRecognizer(path).logits(clips)
+    openvino = RuntimeRecognizer(path, 'openvino').logits(clips)
+    scale = np.abs(onnxruntime).max()
+    assert (np.abs(openvino - onnxruntime).max() < 0.1 * scale) == agree
 
 
 def test_refuses_a_model_that_fails_the_check_naming_the_numbers(

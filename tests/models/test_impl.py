@@ -46,6 +46,16 @@ def test_each_impl_matches_the_reference_in_inference(impl, tam_cfg):
     assert_matches_reference(model, x)
 
 
+def test_the_export_path_matches_the_reference(monkeypatch):
+    # What torch.onnx.export traces: TAM's masked shifts, the big branch
+    # upsampled by interpolation, the stem convolution per parity.
+    monkeypatch.setattr(torch.onnx, 'is_in_onnx_export', lambda: True)
+    model = randomize_(bLResNet(50, 4, impl='auto')).eval()
+    x = torch.randn(8, 3, 64, 64)
+    assert plan('auto', x) == EXPORT
+    assert_matches_reference(model, x)
+
+
 def test_batched_equals_loop_outputs_and_gradients_in_training():
     # Batch statistics amplify float32 rounding: compare in float64.
     loop = randomize_(bLResNet(50, 4, impl='loop')).double().train()
@@ -119,7 +129,8 @@ def test_onnx_export_runs_batched_with_masked_tam_shifts(monkeypatch):
     monkeypatch.setattr(torch.onnx, 'is_in_onnx_export', lambda: True)
     x = torch.randn(2)
     assert plan('auto', x) == plan('batched', x) == EXPORT
-    assert EXPORT == BATCHED._replace(masked_shifts=True)
+    assert EXPORT == BATCHED._replace(
+        masked_shifts=True, resize_upsample=True, stem_per_parity=True)
     assert plan('loop', x) == LOOP_WITH_AUTOGRAD
 
 

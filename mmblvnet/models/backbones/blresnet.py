@@ -23,8 +23,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..common.bottleneck import Bottleneck, make_stage
 from ..common.checkpoint import checkpoint
-from ..common.conv_bn import ConvBNSequential, conv_bn
-from ..common.impl import check_impl, set_impl
+from ..common.conv_bn import ConvBNSequential, conv_bn, fold
+from ..common.impl import check_impl, plan, set_impl
 from ..common.tam import TAM, check_num_segments, clips_in_batch
 
 # depth -> Bottlenecks per stage (layer1, layer2, layer3, layer4).
@@ -69,14 +69,15 @@ def _blend_pairs(tam: Optional[TAM], even: Tensor, odd: Tensor,
     return tam.forward_pairs(even, odd, inplace=inplace)
 
 
-def _add_upsampled_(target: Tensor, source: Tensor) -> Tensor:
+def _add_upsampled_(target: Tensor, source: Tensor, resize: bool) -> Tensor:
     """``target += nearest_upsample(source, target size)``, in place.
 
-    For the usual exact 2x ratio the upsampled map is never materialised:
-    each source pixel is broadcast onto its 2 x 2 target block.
+    Unless ``resize`` (:attr:`.impl.Plan.resize_upsample`), the upsampled
+    map of the usual exact 2x ratio is never materialised: each source
+    pixel is broadcast onto its 2 x 2 target block.
     """
     batch, channels, height, width = source.shape
-    if target.shape[-2:] == (2 * height, 2 * width):
+    if not resize and target.shape[-2:] == (2 * height, 2 * width):
         target.view(batch, channels, height, 2, width, 2).add_(
             source.view(batch, channels, height, 1, width, 1))
     else:
@@ -142,7 +143,10 @@ class BigLittleModule(nn.Module):
         fusion_stride (int): Stride of the fusion block.
         tam (TAM, optional): TAM over the ``T`` (duplicated) frames.
         with_cp (bool): Gradient checkpointing per block.
+
+    ``impl`` decides how the big output is upsampled (see :mod:`.impl`).
     """
+    impl = 'auto'
 
     def __init__(self, in_channels: int, out_channels: int, num_blocks: int,
                  alpha: int, beta: int, fusion_stride: int,
@@ -181,7 +185,8 @@ class BigLittleModule(nn.Module):
         """
         little_in, big_in = _blend_pairs(self.tam, x, x)
         fused = _add_upsampled_(
-            self.little_e(self.little(little_in)), self.big(big_in))
+            self.little_e(self.little(little_in)), self.big(big_in),
+            plan(self.impl, x).resize_upsample)
         return self.fusion(self.relu(fused))
 
 
@@ -410,8 +415,17 @@ class bLResNet(BaseModule):
         Returns:
             torch.Tensor: One map per pair, (N * T / 2, 64, H / 4, W / 4).
         """
-        x = self.relu(conv_bn(self.conv1, self.bn1, x, self.impl))
         num_pairs = x.shape[0] // 2
+        if plan(self.impl, x).stem_per_parity and not self.bn1.training:
+            # One folded weight for both calls: an exporter folds a
+            # BatchNorm into a convolution only if it owns the weight.
+            weight, bias = fold(self.conv1, self.bn1)
+            even, odd = (
+                F.conv2d(half, weight, bias, self.conv1.stride,
+                         self.conv1.padding).relu()
+                for half in (x[:num_pairs], x[num_pairs:]))
+            return self.layer0(even, odd)
+        x = self.relu(conv_bn(self.conv1, self.bn1, x, self.impl))
         return self.layer0(x[:num_pairs], x[num_pairs:])
 
     @staticmethod

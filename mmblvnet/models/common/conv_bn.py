@@ -76,7 +76,11 @@ _FOLDED: 'weakref.WeakKeyDictionary[nn.Module, tuple]' = (
     weakref.WeakKeyDictionary())
 
 
-def _fold(conv: nn.Conv2d, bn: _BatchNorm) -> Tuple[Tensor, Tensor]:
+def fold(conv: nn.Conv2d, bn: _BatchNorm) -> Tuple[Tensor, Tensor]:
+    """Weight (shape of ``conv.weight``) and bias (C_out, ) of the one
+    convolution equal to ``bn(conv(x))`` with ``bn``'s frozen statistics;
+    computed with plain ops on every call (see :func:`folded_weights` for
+    the cached form)."""
     scale = torch.rsqrt(bn.running_var + bn.eps)
     if bn.affine:
         scale = scale * bn.weight
@@ -122,7 +126,7 @@ def folded_weights(conv: nn.Conv2d,
     if (cached is not None and cached[1] == key
             and all(a is b for a, b in zip(cached[0], sources))):
         return cached[2]
-    folded = _fold(conv, bn)
+    folded = fold(conv, bn)
     _FOLDED[bn] = (sources, key, folded)
     return folded
 

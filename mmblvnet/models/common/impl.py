@@ -19,12 +19,22 @@ Two implementations of the same numbers:
   while a graph is captured (``torch.compile``, ``torch.export``,
   ``torch.jit`` tracing or scripting, ONNX export); otherwise ``'loop'``.
 
-ONNX export takes the batched path with one change (:data:`EXPORT`): a
-``'sum'`` TAM works on the ``(N * T, C, H, W)`` frames as they are,
-shifting whole frames and zeroing the terms that would cross a clip
-boundary in its weights. It writes no slices (an exported slice write is
-a ``ScatterND`` between transposes) and builds no 5-D clips, so a runtime
-keeps its layout (e.g. NHWC around int8 convolutions) across TAM.
+ONNX export takes the batched path with three changes (:data:`EXPORT`),
+each choosing, of two equal computations, the one a graph runtime runs
+in its own layout (e.g. NCHWc for float32 or NHWC around int8
+convolutions) instead of converting to plain NCHW and back:
+
+- a ``'sum'`` TAM works on the ``(N * T, C, H, W)`` frames as they are,
+  shifting whole frames and zeroing the terms that would cross a clip
+  boundary in its weights. It writes no slices (an exported slice write is
+  a ``ScatterND`` between transposes) and builds no 5-D clips;
+- bLResNet upsamples the big branch with an interpolation op (ONNX
+  ``Resize``) before adding it to the little one, where eager code adds
+  each big pixel onto its 2 x 2 block through a 6-D broadcast view (an
+  exported 6-D ``Add`` with broadcasting);
+- bLResNet's first convolution runs on the even and on the odd frames
+  separately, where eager code slices its output (a free view in PyTorch,
+  an exported ``Slice`` that copies the largest maps of the network).
 
 :func:`plan` is the one place where ``impl``, the input's device, graph
 capture and autograd decide what a forward call may do; it returns one
@@ -57,15 +67,23 @@ class Plan(NamedTuple):
         masked_shifts (bool): A ``'sum'`` TAM shifts whole frames and
             masks clip boundaries in its weights (4-D ops only, no slice
             writes: what an exported graph wants).
+        resize_upsample (bool): bLResNet upsamples the big branch with
+            ``F.interpolate`` before the addition (no 6-D broadcast).
+        stem_per_parity (bool): bLResNet's first convolution (BatchNorm
+            folded in, with frozen statistics) runs on the even and the odd
+            frames separately (no slice of its output).
     """
     cpu_kernels: bool
     fold_conv_bn: bool
     per_clip: bool
     masked_shifts: bool = False
+    resize_upsample: bool = False
+    stem_per_parity: bool = False
 
 
 BATCHED = Plan(cpu_kernels=False, fold_conv_bn=False, per_clip=False)
-EXPORT = BATCHED._replace(masked_shifts=True)
+EXPORT = BATCHED._replace(
+    masked_shifts=True, resize_upsample=True, stem_per_parity=True)
 LOOP_WITH_AUTOGRAD = Plan(cpu_kernels=True, fold_conv_bn=False,
                           per_clip=False)
 LOOP_INFERENCE = Plan(cpu_kernels=True, fold_conv_bn=True, per_clip=True)
