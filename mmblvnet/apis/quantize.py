@@ -2,9 +2,9 @@
 
 ONNX Runtime's ``quantize_static`` writes a QDQ model (QuantizeLinear /
 DequantizeLinear pairs around each quantized op, which ONNX Runtime and
-OpenVINO run with int8 kernels) of the ops in :data:`INT8_OP_TYPES`,
-weights int8 per output channel, activations uint8 with ranges measured
-(min-max) on calibration clips.
+OpenVINO run with int8 kernels) of every op but TAM's blends
+(:func:`tam_blend_nodes`), weights int8 per output channel, activations
+uint8 with ranges measured (min-max) on calibration clips.
 The clips come from a data list through the config's own test pipeline,
 normalised as the data preprocessor does, so the ranges are those the
 deployed model sees. Dynamic quantization is not used: its ``ConvInteger``
@@ -15,24 +15,13 @@ held-out list, and how often their top-1 labels agree.
 """
 import os.path as osp
 import tempfile
-from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence
+from typing import Dict, Iterator, List, NamedTuple, Sequence
 
 import numpy as np
 from mmengine.config import Config
 from mmengine.dataset import BaseDataset as Dataset
 
 from .runtime import RuntimeRecognizer
-
-# The ops quantized by default: every op type of an exported bLVNet-TAM
-# graph except Add and Mul (the residual adds and TAM's products and
-# sums stay float32). With Add or Mul in int8, OpenVINO 2026.4 computes
-# wrong outputs from the QDQ file that ONNX Runtime runs correctly (top-1
-# agreement with fp32 32.5% on a quickstart model; TAM's frame shifts are
-# Pads with a negative pad); without them both runtimes agree with fp32,
-# and OpenVINO runs the file 1.4x faster than with the convolutions and
-# the classifier alone (docs/benchmarks.md).
-INT8_OP_TYPES = ('AveragePool', 'Concat', 'Conv', 'Gemm', 'Pad', 'ReduceMean',
-                 'Relu', 'Resize', 'Slice', 'Transpose')
 
 
 def list_dataset(cfg: Config, ann_file: str) -> Dataset:
@@ -91,11 +80,36 @@ def _reader(clips: Iterator[np.ndarray]):
     return ClipReader()
 
 
+def tam_blend_nodes(graph) -> List[str]:
+    """Names of TAM's blend nodes in an exported graph: its channel
+    products (every ``Mul``: the recognizers here have no other) and the
+    ``Add`` nodes that sum a product.
+
+    They stay float32 in the int8 file. With them in int8, OpenVINO
+    2026.4 computes wrong outputs from a QDQ file that ONNX Runtime runs
+    correctly (top-1 agreement with fp32 32.5% on a quickstart model);
+    with them in float32 both agree with fp32, and both run the file
+    faster than with only the convolutions and the classifier in int8
+    (docs/benchmarks.md).
+
+    Args:
+        graph (onnx.GraphProto): The fp32 graph.
+
+    Returns:
+        list[str]: Node names (none for a model without TAM, e.g. TSM).
+    """
+    products = {out for node in graph.node if node.op_type == 'Mul'
+                for out in node.output}
+    return [
+        node.name for node in graph.node if node.op_type == 'Mul' or (
+            node.op_type == 'Add' and products & set(node.input))
+    ]
+
+
 def quantize_int8(fp32_path: str,
                   out_path: str,
                   clips: Iterator[np.ndarray],
-                  op_types: Optional[Sequence[str]] = INT8_OP_TYPES
-                  ) -> None:
+                  tam_in_int8: bool = False) -> None:
     """Write the static int8 (QDQ) model of ``fp32_path`` to ``out_path``.
 
     Args:
@@ -103,9 +117,8 @@ def quantize_int8(fp32_path: str,
         out_path (str): The int8 file to write (one self-contained file;
             the metadata of ``fp32_path`` is kept).
         clips (Iterator[np.ndarray]): Calibration clips (N, T, 3, H, W).
-        op_types (Sequence[str], optional): ONNX op types to quantize;
-            None for every op ONNX Runtime can quantize. Defaults to
-            :data:`INT8_OP_TYPES`.
+        tam_in_int8 (bool): Quantize TAM's blends too (every op; OpenVINO
+            gets such a file wrong, see :func:`tam_blend_nodes`).
     """
     import onnx
     from onnxruntime.quantization import (
@@ -119,13 +132,15 @@ def quantize_int8(fp32_path: str,
         prepared = osp.join(tmp, 'prepared.onnx')
         # Shape inference and graph clean-up the quantizer expects.
         quant_pre_process(fp32_path, prepared, skip_symbolic_shape=True)
+        float_nodes = [] if tam_in_int8 else tam_blend_nodes(
+            onnx.load(prepared).graph)
         quantize_static(
             prepared, out_path, _reader(clips),
             quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             per_channel=True,
-            op_types_to_quantize=list(op_types or ()),
+            nodes_to_exclude=float_nodes,
             calibrate_method=CalibrationMethod.MinMax)
     model = onnx.load(out_path)
     metadata = onnx.load(fp32_path, load_external_data=False).metadata_props

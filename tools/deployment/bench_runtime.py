@@ -13,11 +13,11 @@ logits depend on the input (:func:`~mmblvnet.apis.export.random_weights_`)
 and are exported the same way (:func:`~mmblvnet.apis.export.export_onnx`,
 dynamic batch). Each export is checked against PyTorch at batch 1 in
 ONNX Runtime and OpenVINO (max abs difference / logit scale, printed),
-then quantized to static int8 QDQ (:func:`~mmblvnet.apis.quantize.
-quantize_int8`, calibrated on random clips: the ranges barely change the
-speed; ``tools/deployment/quantize.py`` checks accuracy on real clips):
-bLVNet with the op set ``quantize.py`` writes, TSM-R50 with every op
-(its fastest in both runtimes; :data:`INT8_OP_TYPES`).
+then quantized to static int8 QDQ as ``tools/deployment/quantize.py``
+writes it (:func:`~mmblvnet.apis.quantize.quantize_int8`: every op but
+TAM's blends, so every op of TSM-R50), calibrated on random clips (the
+ranges barely change the speed; ``quantize.py`` checks accuracy on real
+clips).
 
 Runtimes: ``pytorch`` (eager, ``torch.inference_mode``), ``ort-fp32``,
 ``ort-int8``, ``openvino-fp32``, ``openvino-int8`` (OpenVINO running the
@@ -49,7 +49,6 @@ from mmblvnet.apis.export import (
     random_weights_,
     relative_diff,
 )
-from mmblvnet.apis.quantize import INT8_OP_TYPES as BLVNET_INT8_OPS
 from mmblvnet.apis.quantize import quantize_int8
 from mmblvnet.apis.runtime import RuntimeRecognizer
 from mmblvnet.utils.benchmark.compared_models import build_models, model_labels
@@ -69,8 +68,6 @@ REPO = Path(__file__).resolve().parents[2]
 RUNTIMES = ('pytorch', 'ort-fp32', 'ort-int8', 'openvino-fp32',
             'openvino-int8')
 MODELS = ('blvnet', 'tsm')
-# The op types each model's int8 file quantizes (None: every op).
-INT8_OP_TYPES = dict(blvnet=BLVNET_INT8_OPS, tsm=None)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -118,7 +115,7 @@ def export_models(models: Dict[str, torch.nn.Module],
         if int8_timed:
             clips = (torch.randn(1, *clip_shape, generator=generator).numpy()
                      for _ in range(args.calib_clips))
-            quantize_int8(fp32, int8, clips, INT8_OP_TYPES[name])
+            quantize_int8(fp32, int8, clips)
             files[name]['int8'] = int8
     return files
 

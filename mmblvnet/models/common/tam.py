@@ -144,28 +144,33 @@ def _masked_shift_sum(sources: Sequence[Tensor], terms: List[_Term],
     Args:
         sources (Sequence[torch.Tensor]): Frames, each of shape
             (N * L, C, H, W), each clip's ``L`` steps contiguous.
-        terms (list[tuple]): ``(offset, source, weight)`` triplets, the
-            offset-0 term first.
+        terms (list[tuple]): ``(offset, source, weight)`` triplets (one
+            with offset 0).
         length (int): Steps ``L`` per clip.
 
     Returns:
         torch.Tensor: The sum (before ReLU), of shape (N * L, C, H, W).
     """
-    _, source, weight = terms[0]
-    out = sources[source] * weight.view(-1, 1, 1)
-    num_clips = out.shape[0] // length
-    for offset, source, weight in terms[1:]:
+    num_clips = sources[0].shape[0] // length
+    out = None
+    for offset, source, weight in terms:
         if abs(offset) >= length:
             continue
-        dst, _ = _shifted_ranges(offset, length)
-        inside = torch.tensor(
-            [float(dst.start <= step < dst.stop) for step in range(length)],
-            dtype=weight.dtype,
-            device=weight.device)
-        # (N * L, C, 1, 1): the weights at each step, zero across clips.
-        kernel = (inside.view(-1, 1) * weight).repeat(num_clips, 1)
-        out = out + _shift_frames(sources[source],
-                                  offset) * kernel[:, :, None, None]
+        if offset == 0:  # no shift: the channel weights as they are
+            term = sources[source] * weight.view(-1, 1, 1)
+        else:
+            dst, _ = _shifted_ranges(offset, length)
+            inside = torch.tensor(
+                [float(dst.start <= step < dst.stop)
+                 for step in range(length)],
+                dtype=weight.dtype,
+                device=weight.device)
+            # (N * L, C, 1, 1): the weights at each step, zero across
+            # clips.
+            kernel = (inside.view(-1, 1) * weight).repeat(num_clips, 1)
+            term = _shift_frames(sources[source],
+                                 offset) * kernel[:, :, None, None]
+        out = term if out is None else out + term
     return out
 
 
@@ -349,8 +354,7 @@ class TAM(nn.Module):
                  for row in range(self.blending_frames)]
         path = plan(self.impl, x)
         if path.masked_shifts and self.blending_method == 'sum':
-            return _masked_shift_sum((x, ), _offset_zero_first(terms),
-                                     self.num_segments).relu_()
+            return _masked_shift_sum((x, ), terms, self.num_segments).relu_()
         clips = x.view(num_clips, self.num_segments, *x.shape[1:])
         return _blend((clips, ), terms, self.blending_method,
                       path.per_clip).view_as(x)
@@ -388,10 +392,8 @@ class TAM(nn.Module):
         if path.masked_shifts and self.blending_method == 'sum':
             frames = (even, ) if shared_maps else (even, odd)
             return tuple(
-                _masked_shift_sum(
-                    frames,
-                    _offset_zero_first(self._pair_terms(
-                        parity, shared_maps)), num_pairs).relu_()
+                _masked_shift_sum(frames, self._pair_terms(
+                    parity, shared_maps), num_pairs).relu_()
                 for parity in (0, 1))
         sources = (even.view(shape), ) if shared_maps else (even.view(shape),
                                                           odd.view(shape))
