@@ -4,11 +4,11 @@
 # docs/bench/ (pipeline_*.md were rendered again from their .json by the
 # tool's format_report after it gained the "vs first row (1 thread)"
 # column; no re-measurement).
-# runtime_b1.md and runtime_b1_busy.md were measured again on 2026-12-02
-# (third session, Intel Xeon VM, quiet, 17:47 UTC) after the export and
-# int8 changes of that session, with the two bench_runtime.py commands
-# below (--out docs/bench/...); runtime_b8_ort.md is still the second
-# session's (earlier export).
+# runtime_b1.md, runtime_b1_busy.md, runtime_b8_ort.md and
+# runtime_b8_openvino.md were measured again on 2026-12-02 (third
+# session, Intel Xeon VM, quiet, 18:12-18:22 UTC) after the export and
+# int8 changes of that session, with the four bench_runtime.py commands
+# of docs/benchmarks.md ("CPU runtimes"), --out docs/bench/...
 set -x
 . .venv/bin/activate
 B=/work/artifacts/bench
