@@ -82,8 +82,9 @@ def _reader(clips: Iterator[np.ndarray]):
 
 def tam_blend_nodes(graph) -> List[str]:
     """Names of TAM's blend nodes in an exported graph: its channel
-    products (every ``Mul``: the recognizers here have no other) and the
-    ``Add`` nodes that sum a product.
+    products (every ``Mul``; the exported recognizers' other ``Mul`` nodes
+    compute shapes, which no quantizer touches) and the ``Add`` nodes that
+    sum a product.
 
     They stay float32 in the int8 file. With them in int8, OpenVINO
     2026.4 computes wrong outputs from a QDQ file that ONNX Runtime runs
