@@ -2,9 +2,14 @@
 
 ONNX Runtime's ``quantize_static`` writes a QDQ model (QuantizeLinear /
 DequantizeLinear pairs around each quantized op, which ONNX Runtime and
-OpenVINO run with int8 kernels) of every op but TAM's blends
-(:func:`tam_blend_nodes`), weights int8 per output channel, activations
-uint8 with ranges measured (min-max) on calibration clips.
+OpenVINO run with int8 kernels) of every op the quantizer knows:
+convolutions (TAM's unshifted terms among them), classifier, residual
+adds, TAM's shifted products and sums, pools and upsampling. Weights are
+int8 per output channel, activations uint8 with ranges measured (min-max)
+on calibration clips. On the exported bLVNet-TAM graph this runs faster
+than quantizing only the convolutions, in ONNX Runtime and OpenVINO
+alike, and both runtimes run the file to the same outputs
+(docs/benchmarks.md).
 The clips come from a data list through the config's own test pipeline,
 normalised as the data preprocessor does, so the ranges are those the
 deployed model sees. Dynamic quantization is not used: its ``ConvInteger``
@@ -80,37 +85,9 @@ def _reader(clips: Iterator[np.ndarray]):
     return ClipReader()
 
 
-def tam_blend_nodes(graph) -> List[str]:
-    """Names of TAM's blend nodes in an exported graph: its channel
-    products (every ``Mul``; the exported recognizers' other ``Mul`` nodes
-    compute shapes, which no quantizer touches) and the ``Add`` nodes that
-    sum a product.
-
-    They stay float32 in the int8 file. With them in int8, OpenVINO
-    2026.4 computes wrong outputs from a QDQ file that ONNX Runtime runs
-    correctly (top-1 agreement with fp32 32.5% on a quickstart model);
-    with them in float32 both agree with fp32, and both run the file
-    faster than with only the convolutions and the classifier in int8
-    (docs/benchmarks.md).
-
-    Args:
-        graph (onnx.GraphProto): The fp32 graph.
-
-    Returns:
-        list[str]: Node names (none for a model without TAM, e.g. TSM).
-    """
-    products = {out for node in graph.node if node.op_type == 'Mul'
-                for out in node.output}
-    return [
-        node.name for node in graph.node if node.op_type == 'Mul' or (
-            node.op_type == 'Add' and products & set(node.input))
-    ]
-
-
 def quantize_int8(fp32_path: str,
                   out_path: str,
-                  clips: Iterator[np.ndarray],
-                  tam_in_int8: bool = False) -> None:
+                  clips: Iterator[np.ndarray]) -> None:
     """Write the static int8 (QDQ) model of ``fp32_path`` to ``out_path``.
 
     Args:
@@ -118,8 +95,6 @@ def quantize_int8(fp32_path: str,
         out_path (str): The int8 file to write (one self-contained file;
             the metadata of ``fp32_path`` is kept).
         clips (Iterator[np.ndarray]): Calibration clips (N, T, 3, H, W).
-        tam_in_int8 (bool): Quantize TAM's blends too (every op; OpenVINO
-            gets such a file wrong, see :func:`tam_blend_nodes`).
     """
     import onnx
     from onnxruntime.quantization import (
@@ -133,15 +108,12 @@ def quantize_int8(fp32_path: str,
         prepared = osp.join(tmp, 'prepared.onnx')
         # Shape inference and graph clean-up the quantizer expects.
         quant_pre_process(fp32_path, prepared, skip_symbolic_shape=True)
-        float_nodes = [] if tam_in_int8 else tam_blend_nodes(
-            onnx.load(prepared).graph)
         quantize_static(
             prepared, out_path, _reader(clips),
             quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             per_channel=True,
-            nodes_to_exclude=float_nodes,
             calibrate_method=CalibrationMethod.MinMax)
     model = onnx.load(out_path)
     metadata = onnx.load(fp32_path, load_external_data=False).metadata_props

@@ -14,10 +14,9 @@ and are exported the same way (:func:`~mmblvnet.apis.export.export_onnx`,
 dynamic batch). Each export is checked against PyTorch at batch 1 in
 ONNX Runtime and OpenVINO (max abs difference / logit scale, printed),
 then quantized to static int8 QDQ as ``tools/deployment/quantize.py``
-writes it (:func:`~mmblvnet.apis.quantize.quantize_int8`: every op but
-TAM's blends, so every op of TSM-R50), calibrated on random clips (the
-ranges barely change the speed; ``quantize.py`` checks accuracy on real
-clips).
+writes it (:func:`~mmblvnet.apis.quantize.quantize_int8`, every op),
+calibrated on random clips (the ranges barely change the speed;
+``quantize.py`` checks accuracy on real clips).
 
 Runtimes: ``pytorch`` (eager, ``torch.inference_mode``), ``ort-fp32``,
 ``ort-int8``, ``openvino-fp32``, ``openvino-int8`` (OpenVINO running the

@@ -26,8 +26,9 @@ convolutions) instead of converting to plain NCHW and back:
 
 - a ``'sum'`` TAM works on the ``(N * T, C, H, W)`` frames as they are,
   shifting whole frames and zeroing the terms that would cross a clip
-  boundary in its weights. It writes no slices (an exported slice write is
-  a ``ScatterND`` between transposes) and builds no 5-D clips;
+  boundary in its weights, its unshifted terms as depthwise 1x1
+  convolutions. It writes no slices (an exported slice write is a
+  ``ScatterND`` between transposes) and builds no 5-D clips;
 - bLResNet upsamples the big branch with an interpolation op (ONNX
   ``Resize``) before adding it to the little one, where eager code adds
   each big pixel onto its 2 x 2 block through a 6-D broadcast view (an

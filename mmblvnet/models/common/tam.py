@@ -138,14 +138,17 @@ def _masked_shift_sum(sources: Sequence[Tensor], terms: List[_Term],
     Each shifted term reads the frames of the whole batch shifted by its
     offset, so at the first (or last) steps of a clip it reads the
     neighbouring clip; its channel weights are zeroed at those steps. The
-    result equals :func:`_weighted_sum` (products by zero instead of
-    skipped terms). For graph export (:attr:`.impl.Plan.masked_shifts`).
+    unshifted terms are depthwise 1x1 convolutions, added last: a runtime
+    runs them in its convolution layout and kernels (int8 ones too) and
+    fuses the sum into them. The result equals :func:`_weighted_sum`
+    (products by zero instead of skipped terms). For graph export
+    (:attr:`.impl.Plan.masked_shifts`).
 
     Args:
         sources (Sequence[torch.Tensor]): Frames, each of shape
             (N * L, C, H, W), each clip's ``L`` steps contiguous.
-        terms (list[tuple]): ``(offset, source, weight)`` triplets (one
-            with offset 0).
+        terms (list[tuple]): ``(offset, source, weight)`` triplets, at
+            most one per (offset, source), one with offset 0.
         length (int): Steps ``L`` per clip.
 
     Returns:
@@ -154,23 +157,24 @@ def _masked_shift_sum(sources: Sequence[Tensor], terms: List[_Term],
     num_clips = sources[0].shape[0] // length
     out = None
     for offset, source, weight in terms:
-        if abs(offset) >= length:
+        if offset == 0 or abs(offset) >= length:
             continue
-        if offset == 0:  # no shift: the channel weights as they are
-            term = sources[source] * weight.view(-1, 1, 1)
-        else:
-            dst, _ = _shifted_ranges(offset, length)
-            inside = torch.tensor(
-                [float(dst.start <= step < dst.stop)
-                 for step in range(length)],
-                dtype=weight.dtype,
-                device=weight.device)
-            # (N * L, C, 1, 1): the weights at each step, zero across
-            # clips.
-            kernel = (inside.view(-1, 1) * weight).repeat(num_clips, 1)
-            term = _shift_frames(sources[source],
-                                 offset) * kernel[:, :, None, None]
+        dst, _ = _shifted_ranges(offset, length)
+        inside = torch.tensor(
+            [float(dst.start <= step < dst.stop) for step in range(length)],
+            dtype=weight.dtype,
+            device=weight.device)
+        # (N * L, C, 1, 1): the weights at each step, zero across clips.
+        kernel = (inside.view(-1, 1) * weight).repeat(num_clips, 1)
+        term = _shift_frames(sources[source],
+                             offset) * kernel[:, :, None, None]
         out = term if out is None else out + term
+    for offset, source, weight in terms:
+        if offset == 0:
+            term = F.conv2d(
+                sources[source], weight.view(-1, 1, 1, 1),
+                groups=weight.numel())
+            out = term if out is None else term + out
     return out
 
 
