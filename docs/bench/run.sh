@@ -6,7 +6,7 @@
 # column; no re-measurement).
 # runtime_b1.md, runtime_b1_busy.md, runtime_b8_ort.md and
 # runtime_b8_openvino.md were measured again on 2026-12-02 (third
-# session, Intel Xeon VM, quiet, 18:12-18:22 UTC) after the export and
+# session, Intel Xeon VM, quiet, 18:51-19:01 UTC) after the export and
 # int8 changes of that session, with the four bench_runtime.py commands
 # of docs/benchmarks.md ("CPU runtimes"), --out docs/bench/...
 set -x
