@@ -9,9 +9,8 @@ MODEL.onnx is the fp32 file of ``export_onnx.py`` for CONFIG and
 CHECKPOINT. First its logits are checked against PyTorch's on the first
 test clip (within 1e-4 of the logit scale: the file belongs to that
 checkpoint). Then ONNX Runtime's ``quantize_static`` writes a QDQ model
-of the convolutions and the classifier (int8 weights per channel, uint8
-activations; the adds and TAM's products stay float32) whose ranges are
-measured on ``--calib-size`` clips spread over the ``--calib`` list, read
+of every op (int8 weights per channel, uint8 activations) whose ranges
+are measured on ``--calib-size`` clips spread over the ``--calib`` list, read
 through the config's test data set and pipeline. fp32 and int8 then
 classify every clip of the held-out ``--test`` list (default: the
 config's ``test_dataloader`` list) in ONNX Runtime; the tool prints both
