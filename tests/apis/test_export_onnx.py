@@ -10,6 +10,7 @@ import onnxruntime
 import pytest
 import torch
 from helpers import REPO, load_tool, random_model_files
+from onnx import numpy_helper
 
 PAPER = REPO / 'configs' / 'blvnet_tam_r50_8x.py'
 T, SIZE, NUM_CLASSES = 4, 64, 5
@@ -107,10 +108,24 @@ def test_graph_has_no_slice_writes_or_transposed_clips(exported):
     assert ops['Transpose'] == 1  # the even / odd reordering of the frames
 
 
-def test_graph_works_on_4d_maps_and_slices_only_the_input(exported):
-    # What a runtime keeps in its own layout (NCHWc, NHWC): the big branch
-    # is upsampled by Resize (not a 6-D broadcast Add) and the stem
-    # convolution runs per parity (no Slice copying its 64-channel maps).
+def constants(graph):
+    """{name: array} of the graph's initializers and Constant outputs."""
+    values = {init.name: numpy_helper.to_array(init)
+              for init in graph.initializer}
+    for node in graph.node:
+        if node.op_type == 'Constant':
+            values[node.output[0]] = numpy_helper.to_array(
+                node.attribute[0].t)
+    return values
+
+
+def test_graph_works_on_4d_maps_in_runtime_layouts(exported):
+    # What a runtime keeps in its own layout (NCHWc, NHWC) and kernels:
+    # the big branch is upsampled by Resize (not a 6-D broadcast Add), the
+    # stem convolution runs per parity (no Slice copying its 64-channel
+    # maps), TAM rotates whole frames (Slice + Concat on the batch axis,
+    # no Pad: ONNX Runtime runs an int8 Pad in float32) and the shortcut
+    # pools are depthwise convolutions (its int8 AveragePool is slow).
     graph = onnx.shape_inference.infer_shapes(
         onnx.load(str(exported['out']))).graph
     shapes = {
@@ -120,11 +135,22 @@ def test_graph_works_on_4d_maps_and_slices_only_the_input(exported):
     }
     ops = Counter(node.op_type for node in graph.node)
     assert ops['Resize'] == 3  # one per big-little stage (layer1..layer3)
+    assert not {'Pad', 'AveragePool'} & set(ops)
     for node in graph.node:
-        if node.op_type in ('Add', 'Mul', 'Pad', 'Relu', 'Resize'):
+        if node.op_type in ('Add', 'Mul', 'Relu', 'Resize', 'Concat'):
             assert len(shapes[node.output[0]]) <= 4, node.name
-        if node.op_type == 'Slice':
-            assert shapes[node.input[0]][1] == 3, node.name  # RGB frames
+    values = constants(graph)
+    rotations = Counter()
+    for node in graph.node:
+        if node.op_type == 'Slice' and shapes[node.input[0]][1] != 3:
+            assert values[node.input[3]].tolist() == [0], node.name
+            rotations[node.input[0]] += 1
+    # Each rotation by a TAM offset (-1 or +1) is two slices of the frames
+    # and one concatenation along the batch.
+    assert rotations and set(rotations.values()) <= {2, 4}
+    concats = [node for node in graph.node if node.op_type == 'Concat']
+    assert all(node.attribute[0].i == 0 for node in concats)
+    assert len(concats) >= sum(rotations.values()) // 2
 
 
 def test_file_carries_what_a_user_must_feed_it(exported):

@@ -71,7 +71,7 @@ def test_writes_a_qdq_model_and_reports_its_check(deployed, tmp_path,
                  for out in node.output}
     quantized = {producers.get(node.input[0]) for node in model.graph.node
                  if node.op_type == 'QuantizeLinear'}
-    assert {'Conv', 'Pad', 'Add', 'Mul'} <= quantized
+    assert {'Conv', 'Concat', 'Add', 'Mul'} <= quantized
     # The runtime reads the same metadata from the int8 file.
     metadata = {p.key: p.value for p in model.metadata_props}
     assert metadata['num_segments'] == '8' and metadata['num_classes'] == '6'
@@ -114,10 +114,12 @@ def test_int8_logits_follow_fp32(deployed, tmp_path):
 
 def test_openvino_runs_the_int8_file_as_onnx_runtime_does(
         deployed, tmp_path):
-    # The same QDQ file in both runtimes. OpenVINO 2026.4 computed another
-    # function from an int8 file in which TAM's unshifted terms were
-    # products by channel constants (Mul); as depthwise convolutions
-    # (the export now) both runtimes agree.
+    # The same QDQ file in both runtimes, each as close to fp32 as int8
+    # rounding allows. OpenVINO 2026.4 computed another function from an
+    # int8 file in which TAM's unshifted terms were products by channel
+    # constants (Mul): max error 0.64 of the logit scale against 0.08 in
+    # ONNX Runtime. As depthwise convolutions (the export now) the two
+    # are 0.09 and 0.10.
     cfg = tool.Config.fromfile(deployed['config'])
     fp32 = RuntimeRecognizer(deployed['onnx'])
     dataset = list_dataset(cfg, deployed['val_list'])
@@ -125,10 +127,11 @@ def test_openvino_runs_the_int8_file_as_onnx_runtime_does(
         [fp32.clips(dataset[index]['inputs']) for index in range(4)])
     path = str(tmp_path / 'int8.onnx')
     quantize_int8(deployed['onnx'], path, iter([clips]))
+    expected = fp32.logits(clips)
     onnxruntime = RuntimeRecognizer(path).logits(clips)
     openvino = RuntimeRecognizer(path, 'openvino').logits(clips)
-    scale = np.abs(onnxruntime).max()
-    assert np.abs(openvino - onnxruntime).max() < 0.1 * scale
+    assert (np.abs(openvino - expected).max()
+            <= 2 * np.abs(onnxruntime - expected).max())
 
 
 def test_refuses_a_model_that_fails_the_check_naming_the_numbers(

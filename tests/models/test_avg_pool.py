@@ -27,10 +27,22 @@ def test_depthwise_avg_pool_has_no_state():
     assert DepthwiseAvgPool2d(3, 2, 1).state_dict() == {}
 
 
-def test_traced_pool_stays_avg_pool_for_flop_counting_and_export():
+def test_traced_pool_stays_avg_pool_for_flop_counting():
     pool = DepthwiseAvgPool2d(3, stride=2, padding=1)
     x = torch.randn(1, 4, 8, 8)
     traced = torch.jit.trace(pool, x)
     assert 'avg_pool2d' in str(traced.graph)
     assert 'conv' not in str(traced.graph)
     torch.testing.assert_close(traced(x), pool(x), atol=1e-6, rtol=1e-6)
+
+
+def test_onnx_export_takes_the_depthwise_convolution(monkeypatch):
+    # ONNX Runtime's int8 depthwise convolution is faster than its int8
+    # average pool.
+    monkeypatch.setattr(torch.onnx, 'is_in_onnx_export', lambda: True)
+    pool = DepthwiseAvgPool2d(3, stride=2, padding=1)
+    x = torch.randn(1, 4, 8, 8)
+    graph = str(torch.jit.trace(pool, x).graph)
+    assert 'conv' in graph and 'avg_pool2d' not in graph
+    torch.testing.assert_close(pool(x), nn.AvgPool2d(3, 2, 1)(x), atol=1e-6,
+                               rtol=1e-6)

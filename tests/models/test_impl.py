@@ -116,6 +116,8 @@ def test_plan_is_decided_by_impl_device_and_autograd_alone():
         assert plan('batched', cpu) == BATCHED
     assert not any(BATCHED)
     assert LOOP_INFERENCE.fold_conv_bn and LOOP_INFERENCE.per_clip
+    assert LOOP_INFERENCE.depthwise_pools
+    assert LOOP_WITH_AUTOGRAD.depthwise_pools
     assert not (LOOP_WITH_AUTOGRAD.fold_conv_bn
                 or LOOP_WITH_AUTOGRAD.per_clip)
 
@@ -130,7 +132,10 @@ def test_onnx_export_runs_batched_with_masked_tam_shifts(monkeypatch):
     x = torch.randn(2)
     assert plan('auto', x) == plan('batched', x) == EXPORT
     assert EXPORT == BATCHED._replace(
-        masked_shifts=True, resize_upsample=True, stem_per_parity=True)
+        depthwise_pools=True,
+        masked_shifts=True,
+        resize_upsample=True,
+        stem_per_parity=True)
     assert plan('loop', x) == LOOP_WITH_AUTOGRAD
 
 

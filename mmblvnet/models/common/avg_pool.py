@@ -12,11 +12,13 @@ class DepthwiseAvgPool2d(nn.AvgPool2d):
     A depthwise convolution whose kernel is ``1 / (kh * kw)`` everywhere
     gives the same averages; oneDNN runs it faster on CPU than
     ``avg_pool2d`` for the shortcut pools of bLResNet (3x3, stride 2,
-    padding 1; see docs/benchmarks.md). No parameters: state dicts are
-    those of ``nn.AvgPool2d``. The batched implementation (:mod:`.impl`: on
-    GPUs, under ``torch.compile``, tracing for FLOP counting and ONNX
-    export) stays ``avg_pool2d``, one op that is counted and exported as
-    the pooling it is.
+    padding 1; see docs/benchmarks.md), and so does ONNX Runtime's int8
+    kernel (its quantized average pool is the slow one): the loop
+    implementation and ONNX export (:attr:`.impl.Plan.depthwise_pools`)
+    take the convolution. The batched implementation otherwise (GPUs,
+    ``torch.compile``, tracing for FLOP counting) stays ``avg_pool2d``, one
+    op that is counted as the pooling it is. No parameters: state dicts
+    are those of ``nn.AvgPool2d``.
 
     Args:
         kernel_size (int): Side of the square window.
@@ -37,7 +39,7 @@ class DepthwiseAvgPool2d(nn.AvgPool2d):
             torch.Tensor: Averages of shape (B, C, H', W') as
             ``nn.AvgPool2d`` computes them.
         """
-        if not plan(self.impl, x).cpu_kernels:
+        if not plan(self.impl, x).depthwise_pools:
             return super().forward(x)
         channels = x.shape[1]
         kernel = torch.full(

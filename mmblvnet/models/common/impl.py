@@ -19,16 +19,21 @@ Two implementations of the same numbers:
   while a graph is captured (``torch.compile``, ``torch.export``,
   ``torch.jit`` tracing or scripting, ONNX export); otherwise ``'loop'``.
 
-ONNX export takes the batched path with three changes (:data:`EXPORT`),
+ONNX export takes the batched path with four changes (:data:`EXPORT`),
 each choosing, of two equal computations, the one a graph runtime runs
 in its own layout (e.g. NCHWc for float32 or NHWC around int8
-convolutions) instead of converting to plain NCHW and back:
+convolutions) and kernels instead of converting to plain NCHW and back:
 
 - a ``'sum'`` TAM works on the ``(N * T, C, H, W)`` frames as they are,
-  shifting whole frames and zeroing the terms that would cross a clip
-  boundary in its weights, its unshifted terms as depthwise 1x1
-  convolutions. It writes no slices (an exported slice write is a
-  ``ScatterND`` between transposes) and builds no 5-D clips;
+  rotating whole frames along the batch (two slices and a concatenation)
+  and zeroing, in its weights, the terms that would cross a clip boundary
+  or wrap around; its unshifted terms are depthwise 1x1 convolutions. It
+  writes no slices (an exported slice write is a ``ScatterND`` between
+  transposes), builds no 5-D clips and pads nothing (ONNX Runtime runs a
+  quantized ``Pad`` in float32, between a dequantize and a quantize);
+- the strided shortcut pools run as depthwise convolutions (ONNX Runtime's
+  int8 average pool is several times slower than its int8 depthwise
+  convolution);
 - bLResNet upsamples the big branch with an interpolation op (ONNX
   ``Resize``) before adding it to the little one, where eager code adds
   each big pixel onto its 2 x 2 block through a 6-D broadcast view (an
@@ -59,15 +64,16 @@ class Plan(NamedTuple):
 
     Attributes:
         cpu_kernels (bool): Convolutions through
-            :func:`.small_maps.conv2d`, average pools as depthwise
-            convolutions.
+            :func:`.small_maps.conv2d`.
         fold_conv_bn (bool): A Conv2d + BatchNorm pair with frozen
             statistics runs as one convolution with folded weights.
         per_clip (bool): TAM runs clip by clip and may overwrite an input
             its caller hands over.
-        masked_shifts (bool): A ``'sum'`` TAM shifts whole frames and
+        depthwise_pools (bool): Average pools run as depthwise
+            convolutions.
+        masked_shifts (bool): A ``'sum'`` TAM rotates whole frames and
             masks clip boundaries in its weights (4-D ops only, no slice
-            writes: what an exported graph wants).
+            writes, no padding: what an exported graph wants).
         resize_upsample (bool): bLResNet upsamples the big branch with
             ``F.interpolate`` before the addition (no 6-D broadcast).
         stem_per_parity (bool): bLResNet's first convolution (BatchNorm
@@ -77,6 +83,7 @@ class Plan(NamedTuple):
     cpu_kernels: bool
     fold_conv_bn: bool
     per_clip: bool
+    depthwise_pools: bool = False
     masked_shifts: bool = False
     resize_upsample: bool = False
     stem_per_parity: bool = False
@@ -84,10 +91,15 @@ class Plan(NamedTuple):
 
 BATCHED = Plan(cpu_kernels=False, fold_conv_bn=False, per_clip=False)
 EXPORT = BATCHED._replace(
-    masked_shifts=True, resize_upsample=True, stem_per_parity=True)
-LOOP_WITH_AUTOGRAD = Plan(cpu_kernels=True, fold_conv_bn=False,
-                          per_clip=False)
-LOOP_INFERENCE = Plan(cpu_kernels=True, fold_conv_bn=True, per_clip=True)
+    depthwise_pools=True,
+    masked_shifts=True,
+    resize_upsample=True,
+    stem_per_parity=True)
+LOOP_WITH_AUTOGRAD = Plan(
+    cpu_kernels=True, fold_conv_bn=False, per_clip=False,
+    depthwise_pools=True)
+LOOP_INFERENCE = LOOP_WITH_AUTOGRAD._replace(fold_conv_bn=True,
+                                             per_clip=True)
 
 
 def check_impl(impl: str) -> str:

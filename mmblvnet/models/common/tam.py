@@ -22,8 +22,9 @@ clip, and frame by frame in place where it may, for the CPU cache; the
 batched one runs the same sums over the whole batch at once, a fixed
 number of ops per call whatever the batch (GPU, ``torch.compile``,
 export). ONNX export runs a ``'sum'`` blend on the frames as they are:
-whole frames shifted by each offset, with the weights zeroed where a
-shift crosses into the next clip (no slice writes, no 5-D views).
+whole frames rotated along the batch by each offset, with the weights
+zeroed where a shift crosses into the next clip or wraps around (no slice
+writes, no 5-D views, no padding).
 """
 import math
 from typing import Iterator, List, Optional, Sequence, Tuple
@@ -123,21 +124,22 @@ def _weighted_sum(sources: Sequence[Tensor],
     return out
 
 
-def _shift_frames(frames: Tensor, offset: int) -> Tensor:
-    """``frames[g + offset]`` at every frame ``g`` of (B, C, H, W) frames,
-    zero where ``g + offset`` is outside the batch: one pad that crops
-    ``offset`` frames at one end and adds as many zero frames at the
-    other."""
-    return F.pad(frames, (0, 0, 0, 0, 0, 0, -offset, offset))
+def _rotate_frames(frames: Tensor, offset: int) -> Tensor:
+    """``frames[(g + offset) % B]`` at every frame ``g`` of (B, C, H, W)
+    frames: two slices and one concatenation along the batch, which a
+    runtime runs in its own layout and, in int8, on int8 data (a pad
+    would run in float32 there)."""
+    return torch.cat((frames[offset:], frames[:offset]))
 
 
 def _masked_shift_sum(sources: Sequence[Tensor], terms: List[_Term],
                       length: int) -> Tensor:
     """:func:`_weighted_sum` on frames, without 5-D views or slice writes.
 
-    Each shifted term reads the frames of the whole batch shifted by its
+    Each shifted term reads the frames of the whole batch rotated by its
     offset, so at the first (or last) steps of a clip it reads the
-    neighbouring clip; its channel weights are zeroed at those steps. The
+    neighbouring clip, or wraps around to the other end of the batch; its
+    channel weights are zeroed at those steps. The
     unshifted terms are depthwise 1x1 convolutions, added last: a runtime
     runs them in its convolution layout and kernels (int8 ones too) and
     fuses the sum into them. The result equals :func:`_weighted_sum`
@@ -166,8 +168,8 @@ def _masked_shift_sum(sources: Sequence[Tensor], terms: List[_Term],
             device=weight.device)
         # (N * L, C, 1, 1): the weights at each step, zero across clips.
         kernel = (inside.view(-1, 1) * weight).repeat(num_clips, 1)
-        term = _shift_frames(sources[source],
-                             offset) * kernel[:, :, None, None]
+        term = _rotate_frames(sources[source],
+                              offset) * kernel[:, :, None, None]
         out = term if out is None else out + term
     for offset, source, weight in terms:
         if offset == 0:
