@@ -15,7 +15,8 @@ def test_quick_run_times_every_runtime_with_ratios(tmp_path, capsys):
     out = tmp_path / 'report.md'
     assert tool.main(['--quick', '--size', '32', '--frames', '4',
                       '--batch-sizes', '1', '--num-classes', '5',
-                      '--calib-clips', '1', '--out', str(out)]) == 0
+                      '--calib-clips', '1', '--profile', '--out',
+                      str(out)]) == 0
     report = out.read_text()
     assert capsys.readouterr().out.strip() == report.strip()
     header = '| model | batch | ' + ' | '.join(RUNTIMES) + ' |'
@@ -39,6 +40,16 @@ def test_quick_run_times_every_runtime_with_ratios(tmp_path, capsys):
         assert float(diffs['ort-fp32']) <= 1e-4
         assert float(diffs['openvino-fp32']) <= 1e-4
     assert 'ORT int8 bLVNet b1 <= 0.5x its PyTorch eager' in report
+    # --profile: both models' kernel time per op type, per ORT precision.
+    for precision in ('fp32', 'int8'):
+        assert (f'ONNX Runtime {precision} kernel time per run by op type, '
+                'b1 (x: of TSM):') in report
+    assert re.search(r'^\| op type \| bLVNet-TAM-50 2x2 \| TSM-R50 4f \|$',
+                     report, flags=re.M)
+    assert len(re.findall(r'^\| \*\*convolutions\*\* \| [\d.]+ ms '
+                          r'\([\d.]+x\) \| [\d.]+ ms \|$', report,
+                          flags=re.M)) == 2
+    assert re.search(r'^\| QLinearConv \|', report, flags=re.M)
 
 
 def test_runtimes_must_include_pytorch(capsys):

@@ -3,8 +3,8 @@ OpenVINO, fp32 and int8, in one process.
 
     python tools/deployment/bench_runtime.py [--threads 2]
         [--batch-sizes 1 8] [--frames 16] [--size 224] [--repeats 5]
-        [--warmup 1] [--runtimes ...] [--busy-processes 0] [--quick]
-        [--out FILE]
+        [--warmup 1] [--runtimes ...] [--busy-processes 0] [--profile]
+        [--quick] [--out FILE]
 
 bLVNet-TAM-50 8x2 (``configs/blvnet_tam_r50_8x.py``) and MMAction2's
 TSM-R50 at the same number of frames (its own config, read offline;
@@ -27,9 +27,14 @@ in the machine's load hits all of them alike; the cell is the median
 latency, its ratio to the same model in PyTorch eager and (bLVNet rows)
 to TSM-R50 in the same runtime. ``--busy-processes N`` keeps N processes
 spinning on the CPU while timing (the "one other busy process" load).
-``--quick`` is one warm-up and one timed run (smoke test; use small
-``--size``). A user error is one ``error:`` line and exit status 1
-(``--debug`` shows the traceback).
+``--profile`` adds, for each ONNX Runtime precision timed, both models'
+kernel time per op type at the smallest batch (ONNX Runtime's profiler,
+``--repeats`` runs under the same load;
+:mod:`mmblvnet.utils.benchmark.ort_profile`): what the convolutions and
+what everything else cost, each against TSM-R50. ``--quick`` is one
+warm-up and one timed run (smoke test; use small ``--size``). A user
+error is one ``error:`` line and exit status 1 (``--debug`` shows the
+traceback).
 """
 import argparse
 import functools
@@ -43,6 +48,7 @@ import torch
 from mmengine.registry import init_default_scope
 
 from mmblvnet.apis.export import (
+    INPUT_NAME,
     export_onnx,
     onnx_metadata,
     random_weights_,
@@ -58,6 +64,7 @@ from mmblvnet.utils.benchmark.options import (
     add_int_options,
     check_timing_args,
 )
+from mmblvnet.utils.benchmark.ort_profile import format_profile, kernel_times
 from mmblvnet.utils.benchmark.report import emit
 from mmblvnet.utils.cli import run_main
 from mmblvnet.utils.machine import cpu_name
@@ -85,6 +92,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                                  'also write the report here')
     parser.add_argument('--runtimes', nargs='+', choices=RUNTIMES,
                         default=list(RUNTIMES), help='runtimes to time')
+    parser.add_argument('--profile', action='store_true',
+                        help="also ONNX Runtime's kernel time per op type "
+                        'of both models (smallest batch)')
     args = parser.parse_args(argv)
     check_timing_args(parser, args)
     if 'pytorch' not in args.runtimes:
@@ -199,6 +209,30 @@ def format_targets(latency: Dict[tuple, float],
     return '\n'.join(lines)
 
 
+def profile_tables(files: Dict[str, Dict[str, str]],
+                   args: argparse.Namespace, labels: Dict[str, str]) -> str:
+    """Markdown: both models' ONNX Runtime kernel time per op type, for
+    each ONNX Runtime precision timed, at the smallest batch."""
+    batch = min(args.batch_sizes)
+    clips = torch.randn(batch, args.frames, 3, args.size, args.size,
+                        generator=torch.Generator().manual_seed(3)).numpy()
+    tables = []
+    for runtime in args.runtimes:
+        if not runtime.startswith('ort-'):
+            continue
+        precision = runtime.split('-')[1]
+        times = {
+            labels[name]: kernel_times(files[name][precision],
+                                       {INPUT_NAME: clips}, args.threads,
+                                       args.repeats)
+            for name in MODELS
+        }
+        tables.append(f'ONNX Runtime {precision} kernel time per run by '
+                      f'op type, b{batch} (x: of TSM):\n\n' +
+                      format_profile(times, labels['tsm']))
+    return '\n\n'.join(tables)
+
+
 def measure(args: argparse.Namespace, folder: str) -> str:
     """Build, export, check and time; return the report."""
     init_default_scope('mmaction')
@@ -232,6 +266,7 @@ def measure(args: argparse.Namespace, folder: str) -> str:
                 args.warmup, torch.device('cpu'))
             latency.update({(*key, batch): value
                             for key, value in medians.items()})
+        profiles = profile_tables(files, args, labels) if args.profile else ''
     finally:
         for spinner in spinners:
             spinner.kill()
@@ -242,11 +277,11 @@ def measure(args: argparse.Namespace, folder: str) -> str:
                 f'{args.size}x{args.size}; {args.num_classes} classes; '
                 f'median of {args.repeats} runs after {args.warmup} '
                 'warm-up, all taking turns')
-    return '\n\n'.join([
+    return '\n\n'.join(part for part in [
         settings, '\n'.join(lines),
         format_table(latency, args, labels),
-        format_targets(latency, args)
-    ]) + '\n'
+        format_targets(latency, args), profiles
+    ] if part) + '\n'
 
 
 def run(argv: List[str]) -> int:

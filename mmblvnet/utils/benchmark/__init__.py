@@ -9,6 +9,8 @@
 - :mod:`.capacity`: the largest training batch that fits in CUDA memory.
 - :mod:`.targets`: the acceptance targets, as data, and their check.
 - :mod:`.report`: the Markdown of ``tools/analysis/benchmark.py``.
+- :mod:`.ort_profile`: ONNX Runtime's kernel time per op type
+  (``tools/deployment/bench_runtime.py --profile``).
 
 The measuring primitives are :mod:`mmblvnet.utils.profiling`,
 :mod:`mmblvnet.utils.tam_timing` and :mod:`mmblvnet.utils.machine`.
