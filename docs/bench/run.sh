@@ -9,6 +9,10 @@
 # session, Intel Xeon VM, quiet, 18:51-19:01 UTC) after the export and
 # int8 changes of that session, with the four bench_runtime.py commands
 # of docs/benchmarks.md ("CPU runtimes"), --out docs/bench/...
+# They, and runtime_b1_ort_profile.md (the fifth command there, with
+# --profile), were measured again on 2026-12-03 (Intel Xeon VM without
+# AMX, quiet, 08:16-08:39 UTC) after the export change of that day (TAM
+# rotates frames, shortcut pools as depthwise convolutions).
 set -x
 . .venv/bin/activate
 B=/work/artifacts/bench
