@@ -1,5 +1,4 @@
 """ONNX Runtime kernel time per op type, and the side-by-side table."""
-import re
 
 import numpy as np
 import pytest
