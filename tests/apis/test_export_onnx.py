@@ -124,7 +124,8 @@ def test_graph_works_on_4d_maps_in_runtime_layouts(exported):
     # the big branch is upsampled by Resize (not a 6-D broadcast Add), the
     # stem convolution runs per parity (no Slice copying its 64-channel
     # maps), TAM rotates whole frames (Slice + Concat on the batch axis,
-    # no Pad: ONNX Runtime runs an int8 Pad in float32) and the shortcut
+    # no Pad: ONNX Runtime runs an int8 Pad in float32) and convolves each
+    # term depthwise (the sum and ReLU fuse into them), and the shortcut
     # pools are depthwise convolutions (its int8 AveragePool is slow).
     graph = onnx.shape_inference.infer_shapes(
         onnx.load(str(exported['out']))).graph
@@ -151,6 +152,32 @@ def test_graph_works_on_4d_maps_in_runtime_layouts(exported):
     concats = [node for node in graph.node if node.op_type == 'Concat']
     assert all(node.attribute[0].i == 0 for node in concats)
     assert len(concats) >= sum(rotations.values()) // 2
+    # Each rotated clip is masked per frame (the frames a shift takes from
+    # the next clip, or wraps around) and convolved depthwise with the
+    # term's channel weights: only the rotation and the mask run outside
+    # the runtime's convolution layout.
+    producers = {out: node for node in graph.node for out in node.output}
+    consumers = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    initializers = {init.name: init for init in graph.initializer}
+    rotated = [
+        node for node in concats
+        if all(producers[name].op_type == 'Slice' and producers[name].input[0]
+               in rotations for name in node.input)
+    ]
+    assert len(rotated) == sum(rotations.values()) // 2
+    for concat in rotated:
+        (mask, ) = consumers[concat.output[0]]
+        assert mask.op_type == 'Mul', concat.name
+        (factor, ) = set(mask.input) - set(concat.output)
+        assert shapes[factor][1:] == [1, 1, 1], mask.name
+        (conv, ) = consumers[mask.output[0]]
+        group = next(a.i for a in conv.attribute if a.name == 'group')
+        weight = initializers[conv.input[1]].dims
+        assert conv.op_type == 'Conv' and list(weight[1:]) == [1, 1, 1]
+        assert group == weight[0] == shapes[concat.output[0]][1], conv.name
 
 
 def test_file_carries_what_a_user_must_feed_it(exported):

@@ -71,9 +71,10 @@ class Plan(NamedTuple):
             its caller hands over.
         depthwise_pools (bool): Average pools run as depthwise
             convolutions.
-        masked_shifts (bool): A ``'sum'`` TAM rotates whole frames and
-            masks clip boundaries in its weights (4-D ops only, no slice
-            writes, no padding: what an exported graph wants).
+        masked_shifts (bool): A ``'sum'`` TAM convolves whole frames,
+            rotated and masked at clip boundaries for its shifted terms
+            (4-D ops only, no slice writes, no padding: what an exported
+            graph wants).
         resize_upsample (bool): bLResNet upsamples the big branch with
             ``F.interpolate`` before the addition (no 6-D broadcast).
         stem_per_parity (bool): bLResNet's first convolution (BatchNorm

@@ -21,10 +21,10 @@ Without autograd, the loop implementation (see :mod:`.impl`) works clip by
 clip, and frame by frame in place where it may, for the CPU cache; the
 batched one runs the same sums over the whole batch at once, a fixed
 number of ops per call whatever the batch (GPU, ``torch.compile``,
-export). ONNX export runs a ``'sum'`` blend on the frames as they are:
-whole frames rotated along the batch by each offset, with the weights
-zeroed where a shift crosses into the next clip or wraps around (no slice
-writes, no 5-D views, no padding).
+export). ONNX export runs a ``'sum'`` blend on the frames as they are, as
+depthwise 1x1 convolutions of whole frames rotated along the batch by
+each offset, with the frames zeroed where a shift crosses into the next
+clip or wraps around (no slice writes, no 5-D views, no padding).
 """
 import math
 from typing import Iterator, List, Optional, Sequence, Tuple
@@ -132,19 +132,32 @@ def _rotate_frames(frames: Tensor, offset: int) -> Tensor:
     return torch.cat((frames[offset:], frames[:offset]))
 
 
+def _frames_inside(offset: int, length: int, num_clips: int,
+                   like: Tensor) -> Tensor:
+    """1 at each frame whose ``t + offset`` lies in its clip, else 0, as
+    a (N * L, 1, 1, 1) tensor of ``like``'s dtype and device."""
+    dst, _ = _shifted_ranges(offset, length)
+    inside = torch.tensor(
+        [float(dst.start <= step < dst.stop) for step in range(length)],
+        dtype=like.dtype,
+        device=like.device)
+    return inside.repeat(num_clips).view(-1, 1, 1, 1)
+
+
 def _masked_shift_sum(sources: Sequence[Tensor], terms: List[_Term],
                       length: int) -> Tensor:
     """:func:`_weighted_sum` on frames, without 5-D views or slice writes.
 
-    Each shifted term reads the frames of the whole batch rotated by its
-    offset, so at the first (or last) steps of a clip it reads the
-    neighbouring clip, or wraps around to the other end of the batch; its
-    channel weights are zeroed at those steps. The
-    unshifted terms are depthwise 1x1 convolutions, added last: a runtime
-    runs them in its convolution layout and kernels (int8 ones too) and
-    fuses the sum into them. The result equals :func:`_weighted_sum`
-    (products by zero instead of skipped terms). For graph export
-    (:attr:`.impl.Plan.masked_shifts`).
+    Every term is a depthwise 1x1 convolution. A shifted term convolves
+    the frames of the whole batch rotated by its offset, times a 0/1 mask
+    per frame: at the first (or last) steps of a clip the rotation reads
+    the neighbouring clip, or wraps around to the other end of the batch,
+    and the mask zeroes those frames. Only the rotation and the mask run
+    outside a runtime's convolution layout (ONNX Runtime's NCHWc); the
+    sum of the terms and the ReLU after it fuse into the convolutions
+    there, and int8 runs every term with its int8 kernels. The result
+    equals :func:`_weighted_sum` (products by zero instead of skipped
+    terms). For graph export (:attr:`.impl.Plan.masked_shifts`).
 
     Args:
         sources (Sequence[torch.Tensor]): Frames, each of shape
@@ -158,25 +171,17 @@ def _masked_shift_sum(sources: Sequence[Tensor], terms: List[_Term],
     """
     num_clips = sources[0].shape[0] // length
     out = None
-    for offset, source, weight in terms:
-        if offset == 0 or abs(offset) >= length:
+    # Unshifted terms last: their convolutions take the sum as an input.
+    for offset, source, weight in sorted(terms, key=lambda term: not term[0]):
+        if abs(offset) >= length:
             continue
-        dst, _ = _shifted_ranges(offset, length)
-        inside = torch.tensor(
-            [float(dst.start <= step < dst.stop) for step in range(length)],
-            dtype=weight.dtype,
-            device=weight.device)
-        # (N * L, C, 1, 1): the weights at each step, zero across clips.
-        kernel = (inside.view(-1, 1) * weight).repeat(num_clips, 1)
-        term = _rotate_frames(sources[source],
-                              offset) * kernel[:, :, None, None]
-        out = term if out is None else out + term
-    for offset, source, weight in terms:
-        if offset == 0:
-            term = F.conv2d(
-                sources[source], weight.view(-1, 1, 1, 1),
-                groups=weight.numel())
-            out = term if out is None else term + out
+        frames = sources[source]
+        if offset:
+            frames = _rotate_frames(frames, offset) * _frames_inside(
+                offset, length, num_clips, frames)
+        term = F.conv2d(frames, weight.view(-1, 1, 1, 1),
+                        groups=weight.numel())
+        out = term if out is None else term + out
     return out
 
 
