@@ -9,10 +9,14 @@
 # session, Intel Xeon VM, quiet, 18:51-19:01 UTC) after the export and
 # int8 changes of that session, with the four bench_runtime.py commands
 # of docs/benchmarks.md ("CPU runtimes"), --out docs/bench/...
-# They, and runtime_b1_ort_profile.md (the fifth command there, with
-# --profile), were measured again on 2026-12-03 (Intel Xeon VM without
-# AMX, quiet, 08:16-08:39 UTC) after the export change of that day (TAM
-# rotates frames, shortcut pools as depthwise convolutions).
+# They were measured again on 2026-12-03 (Intel Xeon VM without AMX,
+# quiet, 08:16-08:39 UTC) after that morning's export change (TAM rotates
+# frames, shortcut pools as depthwise convolutions), and once more the
+# same day (Intel Xeon VM with AMX, quiet, 13:57-14:12 UTC) after every
+# TAM term became a depthwise convolution; that runtime_b1.md was written
+# by the b1 command below with --profile added (ONNX Runtime's kernel
+# time per op type, both models), which replaces the separate profiled
+# run of the morning (runtime_b1_ort_profile.md).
 set -x
 . .venv/bin/activate
 B=/work/artifacts/bench
@@ -30,7 +34,7 @@ python tools/analysis/bench_pipeline.py configs/zoo/blvnet-tam_r50_8xb8-1x1x16-5
              data/bench/kinetics/list_videos.txt:data/bench/kinetics_gop16 \
              data/bench/kinetics/list_videos.txt:data/bench/kinetics_intra \
     --out-dir $B/kinetics
-python tools/deployment/bench_runtime.py --threads 2 --batch-sizes 1 --repeats 5 --calib-clips 2 --out $B/runtime_b1.md
+python tools/deployment/bench_runtime.py --threads 2 --batch-sizes 1 --repeats 5 --calib-clips 2 --profile --out $B/runtime_b1.md
 python tools/analysis/bench_pipeline.py configs/blvnet_tam_r50_8x.py \
     --videos data/bench/sthv2/list_videos.txt:data/bench/sthv2/videos \
              data/bench/sthv2/list_videos.txt:data/bench/sthv2_intra \
