@@ -10,6 +10,15 @@ on calibration clips. On the exported bLVNet-TAM graph this runs faster
 than quantizing only the convolutions, in ONNX Runtime and OpenVINO
 alike, and both runtimes run the file to the same outputs
 (docs/benchmarks.md).
+
+Weights are 7-bit (``reduce_range``: every int8 weight in [-64, 64]) so
+that the file gives the same outputs on every x86 CPU. Without VNNI
+(SSE4.1, AVX2, AVX-512 without VNNI) the uint8 x int8 kernels of both
+runtimes add two products into a signed 16-bit sum (``pmaddubsw``):
+255 * 127 * 2 overflows it and saturates, 255 * 64 * 2 = 32640 does not.
+:func:`quantize_int8` refuses to write a file with a wider weight
+(:func:`check_no_saturation`).
+
 The clips come from a data list through the config's own test pipeline,
 normalised as the data preprocessor does, so the ranges are those the
 deployed model sees. Dynamic quantization is not used: its ``ConvInteger``
@@ -85,6 +94,40 @@ def _reader(clips: Iterator[np.ndarray]):
     return ClipReader()
 
 
+#: The widest int8 weight whose products with uint8 activations no x86
+#: kernel saturates: two of them sum to 255 * 64 * 2 = 32640 <= 32767.
+SAFE_WEIGHT_RANGE = 64
+
+
+def check_no_saturation(model, path: str) -> None:
+    """Raise if an int8 weight of the QDQ ``model`` lies outside
+    [-:data:`SAFE_WEIGHT_RANGE`, :data:`SAFE_WEIGHT_RANGE`].
+
+    Args:
+        model (onnx.ModelProto): The int8 model.
+        path (str): Its file name, for the message.
+
+    Raises:
+        ValueError: Naming each such tensor and its largest magnitude.
+    """
+    from onnx import TensorProto, numpy_helper
+    dequantized = {node.input[0] for node in model.graph.node
+                   if node.op_type == 'DequantizeLinear'}
+    wide = []
+    for tensor in model.graph.initializer:
+        if (tensor.name in dequantized
+                and tensor.data_type == TensorProto.INT8):
+            largest = int(np.abs(numpy_helper.to_array(tensor).astype(
+                np.int32)).max(initial=0))
+            if largest > SAFE_WEIGHT_RANGE:
+                wide.append(f'{tensor.name} (|w| up to {largest})')
+    if wide:
+        raise ValueError(
+            f'{path}: not written: int8 weights outside '
+            f'[-{SAFE_WEIGHT_RANGE}, {SAFE_WEIGHT_RANGE}] saturate the '
+            '16-bit sums of x86 CPUs without VNNI: ' + ', '.join(wide))
+
+
 def quantize_int8(fp32_path: str,
                   out_path: str,
                   clips: Iterator[np.ndarray]) -> None:
@@ -95,6 +138,10 @@ def quantize_int8(fp32_path: str,
         out_path (str): The int8 file to write (one self-contained file;
             the metadata of ``fp32_path`` is kept).
         clips (Iterator[np.ndarray]): Calibration clips (N, T, 3, H, W).
+
+    Raises:
+        ValueError: If a weight could saturate (:func:`check_no_saturation`);
+            nothing is written then.
     """
     import onnx
     from onnxruntime.quantization import (
@@ -106,16 +153,19 @@ def quantize_int8(fp32_path: str,
     from onnxruntime.quantization.shape_inference import quant_pre_process
     with tempfile.TemporaryDirectory(prefix='mmblvnet-quantize-') as tmp:
         prepared = osp.join(tmp, 'prepared.onnx')
+        quantized = osp.join(tmp, 'int8.onnx')
         # Shape inference and graph clean-up the quantizer expects.
         quant_pre_process(fp32_path, prepared, skip_symbolic_shape=True)
         quantize_static(
-            prepared, out_path, _reader(clips),
+            prepared, quantized, _reader(clips),
             quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             per_channel=True,
+            reduce_range=True,
             calibrate_method=CalibrationMethod.MinMax)
-    model = onnx.load(out_path)
+        model = onnx.load(quantized)
+    check_no_saturation(model, out_path)
     metadata = onnx.load(fp32_path, load_external_data=False).metadata_props
     del model.metadata_props[:]
     model.metadata_props.extend(metadata)
