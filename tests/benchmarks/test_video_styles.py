@@ -1,4 +1,4 @@
-"""Issue 26: videos encoded as Kinetics, Something-Something v2 and v1
+"""Videos encoded as Kinetics, Something-Something v2 and v1
 store them (codec, container, frame rate, keyframe spacing, layout), from
 scenes that code like real footage."""
 import json
