@@ -53,7 +53,7 @@ def styled_root(tmp_path_factory):
     (H.264 mp4, 86x64, 75 frames, one keyframe), Something-Something v2
     (VP9 webm, 214x120, 24 frames) and v1 (JPEG folders, 88x50, 24
     frames); ``root/<style>/list_*.txt`` (read-only for tests)."""
-    from mmblvnet.datasets.video_styles import generate_styled
+    from benchmarks.video_styles import generate_styled
     root = tmp_path_factory.mktemp('styled')
     for style, scale in (('kinetics', 0.25), ('sthv2', 0.5),
                          ('sthv1', 0.5)):

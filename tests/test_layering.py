@@ -1,15 +1,21 @@
-"""The package's layers import downwards only, and every module imports.
+"""The package's layers import downwards only, the plugin never imports
+the benchmarks or the study beside it, and every module imports.
 
 Each module's imports (module level and inside functions) are read from
 its syntax tree, so an import added anywhere is checked.
 """
 import ast
 import importlib
+import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO, run
 
-PACKAGE = Path(__file__).resolve().parents[1] / 'mmblvnet'
+PACKAGE = REPO / 'mmblvnet'
+# Top-level folders of the repository beside the plugin: they may import
+# it, it never imports them (nor the benchmarks the study).
+BESIDE = ('benchmarks', 'study')
 
 # Layer -> the layers it may import (besides itself, compat and zoo).
 ALLOWED = {
@@ -26,23 +32,23 @@ ALLOWED = {
     'apis': {'models', 'converters', 'engine', 'datasets', 'utils'},
     'quickstart': {'models', 'converters', 'engine', 'datasets', 'utils',
                    'apis'},
-    'study': {'models', 'converters', 'engine', 'datasets', 'utils', 'apis',
-              'quickstart'},
 }
 ANYWHERE = {'compat', 'zoo'}
 
 
-def modules():
-    """Dotted names of every module of the package but the root."""
+def modules(package: str = 'mmblvnet', root: bool = False):
+    """Dotted names of every module of a top-level package of the
+    repository (its ``__init__`` only with ``root``)."""
+    folder = REPO / package
     return sorted(
-        '.'.join(('mmblvnet', ) + path.relative_to(PACKAGE).with_suffix(
+        '.'.join((package, ) + path.relative_to(folder).with_suffix(
             '').parts).removesuffix('.__init__')
-        for path in PACKAGE.rglob('*.py') if path.parent != PACKAGE
+        for path in folder.rglob('*.py') if root or path.parent != folder
         or path.name != '__init__.py')
 
 
 def _source(module: str) -> Path:
-    path = PACKAGE.joinpath(*module.split('.')[1:])
+    path = REPO.joinpath(*module.split('.'))
     package = path / '__init__.py'
     return package if package.exists() else path.with_suffix('.py')
 
@@ -55,9 +61,10 @@ def _is_main_guard(node: ast.stmt) -> bool:
                  for c in node.test.comparators] == ['__main__'])
 
 
-def imported_layers(path: Path, module: str):
-    """``(line, layer)`` of each import of an mmblvnet layer in ``path``,
-    the source of the dotted ``module``."""
+def imported_names(path: Path, module: str):
+    """``(line, dotted name)`` of each import in ``path``, the source of
+    the dotted ``module`` (relative imports resolved), but those of its
+    command block."""
     package = module if path.name == '__init__.py' else module.rsplit(
         '.', 1)[0]
     tree = ast.parse(path.read_text())
@@ -82,9 +89,16 @@ def imported_layers(path: Path, module: str):
         else:
             continue
         for name in names:
-            parts = name.split('.')
-            if parts[0] == 'mmblvnet' and len(parts) > 1:
-                yield node.lineno, parts[1]
+            yield node.lineno, name
+
+
+def imported_layers(path: Path, module: str):
+    """``(line, layer)`` of each import of an mmblvnet layer in ``path``,
+    the source of the dotted ``module``."""
+    for line, name in imported_names(path, module):
+        parts = name.split('.')
+        if parts[0] == 'mmblvnet' and len(parts) > 1:
+            yield line, parts[1]
 
 
 def test_every_module_is_listed_in_a_layer():
@@ -99,7 +113,7 @@ def test_module_imports_only_lower_layers(module):
     allowed = ALLOWED[layer] | ANYWHERE | {layer}
     path = _source(module)
     wrong = [
-        f'{path.relative_to(PACKAGE.parent)}:{line} imports mmblvnet.{target}'
+        f'{path.relative_to(REPO)}:{line} imports mmblvnet.{target}'
         for line, target in imported_layers(path, module)
         if target not in allowed
     ]
@@ -108,10 +122,50 @@ def test_module_imports_only_lower_layers(module):
         + '; '.join(wrong))
 
 
+@pytest.mark.parametrize('package, forbidden', [
+    ('mmblvnet', set(BESIDE)), ('benchmarks', {'study'})])
+def test_the_plugin_never_imports_what_lies_beside_it(package, forbidden):
+    wrong = [
+        f'{_source(module).relative_to(REPO)}:{line} imports {name}'
+        for module in modules(package, root=True)
+        for line, name in imported_names(_source(module), module)
+        if name.split('.')[0] in forbidden
+    ]
+    assert not wrong, '; '.join(wrong)
+
+
 def test_every_module_imports():
-    for module in modules():
+    for module in [*modules(), *(name for package in BESIDE
+                                 for name in modules(package))]:
         if not module.endswith('__main__'):
             importlib.import_module(module)
+
+
+def test_importing_the_plugin_and_building_a_model_loads_no_measurement():
+    """In a fresh interpreter: ``import mmblvnet`` and building the demo
+    and the paper configs' models load no benchmark, profiling or study
+    module."""
+    script = (
+        'import sys\n'
+        'import mmblvnet\n'
+        'from mmaction.registry import MODELS\n'
+        'from mmengine.config import Config\n'
+        'from mmengine.registry import init_default_scope\n'
+        'from mmblvnet.quickstart import packaged_config\n'
+        "init_default_scope('mmaction')\n"
+        "for config in (packaged_config(), 'configs/blvnet_tam_r50_8x.py'):\n"
+        '    MODELS.build(Config.fromfile(config).model)\n'
+        "print(' '.join(sorted(sys.modules)))\n")
+    result = run([sys.executable, '-c', script])
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = result.stdout.split()
+    assert 'mmblvnet.models.backbones.blresnet' in loaded
+    measuring = [
+        name for name in loaded
+        if name.split('.')[0] in BESIDE or name.startswith('mmblvnet.') and
+        any(word in name for word in ('benchmark', 'profil', 'study',
+                                      'tam_timing', 'video_styles'))]
+    assert not measuring, measuring
 
 
 def test_layering_check_sees_a_model_importing_a_converter(tmp_path):

@@ -2,7 +2,7 @@
 failures (registered under MMAction2's names ``VideoDataset`` and
 ``RawframeDataset``), the torchcodec decoding transforms
 (``TorchCodecInit``, ``TorchCodecDecode``), the synthetic temporal video
-generator and its encodings in the public data sets' styles."""
+generator and the re-encoding of videos for fast seeking."""
 from .annotation import AnnotationError
 from .checked import (
     BadSampleError,

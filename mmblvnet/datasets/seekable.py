@@ -5,10 +5,9 @@ long-GOP H.264 video (a keyframe every 250 frames, B-frames) that is up to
 hundreds of frames per sampled frame. :func:`reencode` writes a copy with
 a keyframe every ``gop`` frames and no B-frames (same frame size, rate and
 count) and checks it against ffmpeg's own decode of the source.
-``tools/data/make_seekable.py`` runs it over a data set list, and
-:func:`frames_to_decode` counts what a set of sampled frames costs in a
-given file. With ``frames=True`` :func:`reencode` writes JPEG frame
-folders instead (``img_00001.jpg, ...``, ``RawframeDataset``'s names).
+``tools/data/make_seekable.py`` runs it over a data set list. With
+``frames=True`` :func:`reencode` writes JPEG frame folders instead
+(``img_00001.jpg, ...``, ``RawframeDataset``'s names).
 """
 import os
 import os.path as osp
@@ -16,10 +15,6 @@ import re
 import shutil
 import subprocess
 from typing import Dict, List, Optional, Sequence
-
-import numpy as np
-
-from .video_styles import run_ffmpeg
 
 # Constant-quality settings that kept the generated test videos and
 # MMAction2's demo/demo.mp4 above 40 dB all-intra (libx264's scale is
@@ -35,6 +30,35 @@ JPEG_QUALITY = 2
 _PSNR_FILTER = ('[0:v]setpts=N/(25*TB)[a];[1:v]setpts=N/(25*TB)[b];'
                 '[a][b]psnr')
 _PSNR_AVERAGE = re.compile(r'PSNR .*average:(\S+)')
+
+
+def run_ffmpeg(args: Sequence[str],
+               stdin: Optional[bytes] = None,
+               loglevel: str = 'error') -> str:
+    """Run the ``ffmpeg`` command; an error names the command and its
+    output.
+
+    Args:
+        args (Sequence[str]): Its arguments after the logging options.
+        stdin (bytes, optional): Fed to its standard input.
+        loglevel (str): ffmpeg's ``-loglevel`` (``'info'`` for the
+            summaries of filters such as ``psnr``).
+
+    Returns:
+        str: What it wrote to stderr.
+    """
+    if shutil.which('ffmpeg') is None:
+        raise OSError('the ffmpeg command is not installed (Debian/Ubuntu: '
+                      'apt-get install ffmpeg)')
+    command = ['ffmpeg', '-hide_banner', '-loglevel', loglevel, '-nostdin',
+               *args]
+    done = subprocess.run(command, input=stdin, capture_output=True)
+    stderr = done.stderr.decode(errors='replace')
+    if done.returncode:
+        raise RuntimeError(f'{" ".join(command)} failed '
+                           f'(exit {done.returncode}): '
+                           f'{stderr.strip()[-1000:]}')
+    return stderr
 
 
 def codec_args(path: str, gop: int, crf: Optional[int]) -> List[str]:
@@ -137,53 +161,3 @@ def _size(path: str) -> int:
     if osp.isfile(path):
         return osp.getsize(path)
     return sum(entry.stat().st_size for entry in os.scandir(path))
-
-
-def keyframe_indices(path: str) -> np.ndarray:
-    """Display-order indices of the keyframes of ``path``'s video stream.
-
-    Read from the packets' timestamps and keyframe flags (ffprobe; no
-    decoding). Packets without a timestamp (B-frames of an AVI) keep
-    their file order.
-
-    Returns:
-        np.ndarray: Sorted frame indices of shape (K, ).
-    """
-    done = subprocess.run(
-        ['ffprobe', '-v', 'error', '-select_streams', 'v:0', '-show_entries',
-         'packet=pts,flags', '-of', 'csv=p=0', path],
-        capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f'ffprobe cannot read the packets of {path}: '
-                           f'{done.stderr.strip()[-300:]}')
-    rows = [line.split(',') for line in done.stdout.split()]
-    order = np.arange(len(rows))
-    if all(pts.lstrip('-').isdigit() for pts, _ in rows):
-        order = np.argsort(np.argsort([int(pts) for pts, _ in rows],
-                                      kind='stable'), kind='stable')
-    return np.sort(order[[flags.startswith('K') for _, flags in rows]])
-
-
-def frames_to_decode(keyframes: np.ndarray,
-                     frame_inds: Sequence[int]) -> int:
-    """The fewest frames a decoder decodes to return ``frame_inds``.
-
-    Each sampled frame is reached by decoding from the keyframe before it
-    (in display order) up to the frame; the count is the union of those
-    runs. B-frames also need the later frame they refer to, so for a file
-    with B-frames this is a lower bound.
-
-    Args:
-        keyframes (np.ndarray): Sorted keyframe indices of shape (K, )
-            (:func:`keyframe_indices`).
-        frame_inds (Sequence[int]): Sampled frame indices.
-
-    Returns:
-        int: Distinct frames decoded.
-    """
-    needed = set()
-    for index in np.unique(np.asarray(frame_inds)):
-        before = np.searchsorted(keyframes, index, side='right') - 1
-        start = int(keyframes[before]) if before >= 0 else 0
-        needed.update(range(start, int(index) + 1))
-    return len(needed)

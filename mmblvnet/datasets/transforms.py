@@ -18,8 +18,8 @@ only the sampled ones. ``TorchCodecDecode`` asks for the sorted, distinct
 indices one at a time in increasing order, so the decoder moves forward
 and seeks only where that skips frames, and returns the frames in the
 sampled order, repeats included (RGB, uint8, as ``DecordDecode``).
-``tools/analysis/bench_pipeline.py`` measures both decoders on the same
-videos (docs/benchmarks.md).
+``python -m benchmarks.pipeline`` (in a clone) measures both decoders on
+the same videos (docs/benchmarks.md).
 
 The decoder is opened for each sample in ``TorchCodecInit.transform``
 (never in ``__init__``: a decoder made before DataLoader workers fork does

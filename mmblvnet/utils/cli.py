@@ -4,11 +4,10 @@ The command-line tools (``tools/train.py``, ``test.py``, ``demo.py``,
 ``convert_ibm_checkpoint.py``, ``deployment/export_onnx.py``,
 ``deployment/quantize.py``, ``data/make_seekable.py``,
 ``analysis/get_flops.py``, ``analysis/profile_train_step.py``,
-``misc/generate_zoo_configs.py``, the benchmarks ``analysis/benchmark.py``,
-``analysis/bench_pipeline.py`` and ``deployment/bench_runtime.py``,
-``python -m mmblvnet.quickstart``, ``python -m mmblvnet.study`` and the
-data generators ``python -m mmblvnet.datasets.synthetic`` and
-``mmblvnet.datasets.video_styles``) run their ``main`` through
+``misc/generate_zoo_configs.py``, ``python -m mmblvnet.quickstart``, the
+data generator ``python -m mmblvnet.datasets.synthetic``, and in a clone
+the benchmarks ``python -m benchmarks.*`` and the study
+``python -m study``) run their ``main`` through
 :func:`run_main`, so all of them report what a user
 can fix (a missing, empty, truncated or foreign checkpoint, keys that do
 not fit the model, a bad video, also one met by a data-loader worker, a

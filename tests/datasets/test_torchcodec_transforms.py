@@ -11,13 +11,13 @@ from mmaction.registry import DATASETS, TRANSFORMS
 from mmengine.dataset import Compose, pseudo_collate
 from torch.utils.data import DataLoader
 
-from mmblvnet.datasets import BadSampleError
-from mmblvnet.datasets.seekable import codec_args
-from mmblvnet.datasets.video_styles import (
+from benchmarks.video_styles import (
     STYLES,
     encode_video,
     render_frames,
 )
+from mmblvnet.datasets import BadSampleError
+from mmblvnet.datasets.seekable import codec_args
 
 DECORD = ('DecordInit', 'DecordDecode')
 TORCHCODEC = ('TorchCodecInit', 'TorchCodecDecode')

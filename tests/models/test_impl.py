@@ -7,6 +7,7 @@ from mmaction.registry import MODELS
 from mmengine.hub import get_config
 from reference import assert_matches_reference, randomize_
 
+from benchmarks.profiling import OpCounter
 from mmblvnet.models import ResNetTAM, TAMNeck
 from mmblvnet.models.backbones.blresnet import bLResNet
 from mmblvnet.models.common.avg_pool import DepthwiseAvgPool2d
@@ -20,7 +21,6 @@ from mmblvnet.models.common.impl import (
     set_impl,
 )
 from mmblvnet.models.common.tam import TAM
-from mmblvnet.utils.profiling import OpCounter
 
 TSM_CONFIG = ('mmaction::recognition/tsm/'
               'tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb.py')

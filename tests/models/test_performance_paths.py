@@ -6,8 +6,8 @@ import pytest
 import torch
 from reference import randomize_
 
+from benchmarks.profiling import LiveStorageTracker
 from mmblvnet.models.backbones.blresnet import bLResNet
-from mmblvnet.utils.profiling import LiveStorageTracker
 
 
 def forward_backward(model, x):

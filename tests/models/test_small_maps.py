@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmarks.profiling import OpCounter
 from mmblvnet.models.common.conv_bn import conv_bn
 from mmblvnet.models.common.small_maps import conv2d
-from mmblvnet.utils.profiling import OpCounter
 
 # (map size, kernel, stride, padding, dilation, groups)
 CASES = [

@@ -7,9 +7,9 @@ import pytest
 import torch
 from mmaction.registry import MODELS
 
-from mmblvnet.study import HEAD_TO_HEAD, Run, experiment, model_config, plan
-from mmblvnet.study import __main__ as cli
-from mmblvnet.study.report import (
+from study import HEAD_TO_HEAD, Run, experiment, model_config, plan
+from study import __main__ as cli
+from study.report import (
     answers,
     compare,
     headline,
@@ -262,9 +262,9 @@ def test_report_writes_doc_and_plots(tmp_path):
     state = dict(settings=settings, runs=fake_runs(0.9), wall_s=180,
                  reference=REFERENCE, date='2026-01-02')
     doc = write_report(state, str(tmp_path), None,
-                       command='python -m mmblvnet.study --quick')
+                       command='python -m study --quick')
     text = open(doc).read()
-    assert 'python -m mmblvnet.study --quick` on 2026-01-02' in text
+    assert 'python -m study --quick` on 2026-01-02' in text
     assert '10 runs in 3 min' in text
     assert (tmp_path / 'study_learning_curves.png').stat().st_size > 0
     assert (tmp_path / 'study_accuracy_vs_gflops.png').stat().st_size > 0

@@ -5,14 +5,15 @@ input gives exactly one ``error: <file or key>: <reason>`` line on stderr
 and status 1, no traceback; ``--debug`` lets the exception through (with
 its traceback).
 """
+import importlib
 import sys
 
 import pytest
 from helpers import DEMO, load_tool, run
 
 from mmblvnet import quickstart
-from mmblvnet.study import __main__ as study
 from mmblvnet.utils.cli import USER_ERRORS
+from study import __main__ as study
 
 
 def _entry(tool: str):
@@ -21,6 +22,8 @@ def _entry(tool: str):
         module = load_tool(tool)
         return getattr(module, 'main', None) or getattr(
             module, tool.rsplit('/', 1)[-1][:-3])
+    if tool.startswith('benchmarks.'):
+        return importlib.import_module(tool).main
     return dict(quickstart=quickstart.main, study=study.main)[tool]
 
 
@@ -51,9 +54,9 @@ BAD_INPUTS = {
                                                    f'{tmp}/no.py'),
     'tools/analysis/profile_train_step.py': lambda tmp, _: (
         [f'{tmp}/no.py'], f'{tmp}/no.py'),
-    'tools/analysis/bench_pipeline.py': lambda tmp, _: (
+    'benchmarks.pipeline': lambda tmp, _: (
         [str(DEMO), '--videos', f'{tmp}/no.txt'], f'{tmp}/no.txt'),
-    'tools/analysis/benchmark.py': lambda tmp, _: (
+    'benchmarks.model': lambda tmp, _: (
         ['--device', 'cuda', '--quick'], 'cuda'),
     'tools/misc/generate_zoo_configs.py': lambda tmp, monkeypatch:
     _zoo_folder_is_a_file(tmp, monkeypatch),
@@ -68,7 +71,7 @@ BAD_INPUTS = {
 @pytest.mark.parametrize('tool', BAD_INPUTS)
 def test_bad_input_is_one_error_line_and_debug_raises(tool, tmp_path,
                                                       monkeypatch, capsys):
-    if tool.endswith('benchmark.py'):
+    if tool == 'benchmarks.model':
         monkeypatch.setattr('torch.cuda.is_available', lambda: False)
     main = _entry(tool)
     argv, named = BAD_INPUTS[tool](tmp_path, monkeypatch)
@@ -89,7 +92,7 @@ def test_a_tool_returning_results_exits_0():
 
 
 def test_a_package_command_prints_the_traceback_with_debug(tmp_path):
-    command = [sys.executable, '-m', 'mmblvnet.study', '--quick',
+    command = [sys.executable, '-m', 'study', '--quick',
                '--num-classes', '3', '--out-dir', str(tmp_path)]
     for debug in (False, True):
         result = run(command + ['--debug'] * debug)
@@ -101,7 +104,7 @@ def test_a_package_command_prints_the_traceback_with_debug(tmp_path):
 
 @pytest.mark.parametrize('module, argv', [
     ('mmblvnet.datasets.synthetic', ['{out}']),
-    ('mmblvnet.datasets.video_styles', ['{out}', '--style', 'kinetics',
+    ('benchmarks.video_styles', ['{out}', '--style', 'kinetics',
                                         '--videos', '1']),
 ])
 def test_data_generators_report_one_error_line(module, argv, tmp_path):
