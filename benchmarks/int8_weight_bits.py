@@ -1,7 +1,7 @@
 """int8 latency with 7-bit weights (what ``quantize.py`` writes) against
 8-bit ones, fp32 and TSM-R50, in ONNX Runtime and OpenVINO, in one process.
 
-    python benchmarks/int8_weight_bits.py [--threads 2] [--batch-sizes 1 8]
+    python -m benchmarks.int8_weight_bits [--threads 2] [--batch-sizes 1 8]
         [--frames 16] [--size 224] [--repeats 5] [--warmup 1]
         [--calib-clips 2] [--quick] [--out FILE]
 
@@ -26,6 +26,17 @@ import numpy as np
 import torch
 from mmengine.registry import init_default_scope
 
+from benchmarks.compared_models import build_models, model_labels
+from benchmarks.machine import cpu_name
+from benchmarks.options import (
+    CLIP_OPTIONS,
+    TIMING_OPTIONS,
+    add_batch_and_output_options,
+    add_int_options,
+    check_timing_args,
+)
+from benchmarks.profiling import interleaved_medians
+from benchmarks.report import emit
 from mmblvnet.apis.export import (
     INPUT_NAME,
     export_onnx,
@@ -34,18 +45,7 @@ from mmblvnet.apis.export import (
 )
 from mmblvnet.apis.quantize import quantize_int8
 from mmblvnet.apis.runtime import RuntimeRecognizer
-from mmblvnet.utils.benchmark.compared_models import build_models, model_labels
-from mmblvnet.utils.benchmark.options import (
-    CLIP_OPTIONS,
-    TIMING_OPTIONS,
-    add_batch_and_output_options,
-    add_int_options,
-    check_timing_args,
-)
-from mmblvnet.utils.benchmark.report import emit
 from mmblvnet.utils.cli import run_main
-from mmblvnet.utils.machine import cpu_name
-from mmblvnet.utils.profiling import interleaved_medians
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ('blvnet', 'tsm')
