@@ -33,25 +33,27 @@ from mmblvnet.models.common import avg_pool, conv_bn, impl, tam
 
 DEMO = 'configs/demo/blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py'
 PLAIN = impl.BATCHED
+# The rows of `--variants`: loop = every CPU path (the CPU default), then
+# loop without one of them; batched = plain ops (GPU, compile), then with
+# one of the export form's or the loop's changes.
 INFERENCE = {
-    'loop (every CPU path)': impl.LOOP_INFERENCE,
-    'loop, BN not folded': impl.LOOP_INFERENCE._replace(fold_conv_bn=False),
-    'loop, TAM not per clip': impl.LOOP_INFERENCE._replace(per_clip=False),
-    'loop, pools as avg_pool2d': impl.LOOP_INFERENCE._replace(
-        depthwise_pools=False),
-    'batched (plain ops)': PLAIN,
-    'batched + pools as convs': PLAIN._replace(depthwise_pools=True),
-    'batched + TAM masked shifts': PLAIN._replace(masked_shifts=True),
-    'batched + upsample by resize': PLAIN._replace(resize_upsample=True),
-    'export form in eager': impl.EXPORT,
+    'loop': impl.LOOP_INFERENCE,
+    'loop-fold': impl.LOOP_INFERENCE._replace(fold_conv_bn=False),
+    'loop-per_clip': impl.LOOP_INFERENCE._replace(per_clip=False),
+    'loop-dwpools': impl.LOOP_INFERENCE._replace(depthwise_pools=False),
+    'batched': PLAIN,
+    'batched+dwpools': PLAIN._replace(depthwise_pools=True),
+    'batched+masked': PLAIN._replace(masked_shifts=True),
+    'batched+resize': PLAIN._replace(resize_upsample=True),
+    'export': impl.EXPORT,
 }
 TRAINING = {
-    'loop (small maps + pools as convs)': impl.LOOP_WITH_AUTOGRAD,
-    'batched (plain ops)': PLAIN,
-    'batched + small maps': PLAIN._replace(cpu_kernels=True),
-    'batched + small maps + TAM masked shifts': PLAIN._replace(
+    'loop': impl.LOOP_WITH_AUTOGRAD,
+    'batched': PLAIN,
+    'batched+small': PLAIN._replace(cpu_kernels=True),
+    'batched+small+masked': PLAIN._replace(
         cpu_kernels=True, masked_shifts=True),
-    'batched + small maps + upsample by resize': PLAIN._replace(
+    'batched+small+resize': PLAIN._replace(
         cpu_kernels=True, resize_upsample=True),
 }
 
@@ -115,11 +117,18 @@ def training_step() -> Callable[[], None]:
     return step
 
 
+def chosen(variants: Dict[str, impl.Plan], names) -> Dict[str, impl.Plan]:
+    """The rows of ``variants`` named in ``names`` (all if None)."""
+    return {name: row for name, row in variants.items()
+            if names is None or name in names}
+
+
 def report(title: str, medians: Dict[str, float], before: str) -> None:
     base = next(iter(medians.values()))
     print(f'\n{title} (load average {before} before, {load()} after)')
     for name, seconds in medians.items():
-        print(f'| {name} | {seconds * 1000:.0f} ms | {seconds / base:.2f}x |')
+        print(f'| {name} | {seconds * 1000:.0f} ms | {seconds / base:.2f}x |',
+              flush=True)
 
 
 def main() -> None:
@@ -128,20 +137,23 @@ def main() -> None:
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--cases', nargs='+',
                         default=['train', 'b1', 'b8'])
+    parser.add_argument('--variants', nargs='+',
+                        help='names of INFERENCE / TRAINING rows (all)')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     init_default_scope('mmaction')
     print(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
-          f'torch {torch.__version__}, {args.threads} threads')
+          f'torch {torch.__version__}, {args.threads} threads', flush=True)
     for case in args.cases:
         before = load()
         if case == 'train':
             report('quickstart training step', interleaved(
-                TRAINING, training_step(), args.rounds), before)
+                chosen(TRAINING, args.variants), training_step(),
+                args.rounds), before)
         else:
             batch = int(case[1:])
             report(f'eager inference, batch {batch}', interleaved(
-                INFERENCE, inference_step(batch),
+                chosen(INFERENCE, args.variants), inference_step(batch),
                 args.rounds if batch == 1 else max(3, args.rounds // 2)),
                 before)
 
