@@ -68,25 +68,6 @@ def _blend_pairs(tam: Optional[TAM], even: Tensor,
     return tam.forward_pairs(even, odd)
 
 
-def _add_upsampled_(target: Tensor, source: Tensor) -> Tensor:
-    """``target += nearest_upsample(source, target size)``, in place.
-
-    In eager PyTorch the upsampled map of the usual exact 2x ratio is never
-    materialised: each source pixel is broadcast onto its 2 x 2 target
-    block. ONNX export upsamples by interpolation (a ``Resize``, which
-    runtimes keep in their own layout, where the broadcast would be a 6-D
-    ``Add``).
-    """
-    batch, channels, height, width = source.shape
-    if (not torch.onnx.is_in_onnx_export()
-            and target.shape[-2:] == (2 * height, 2 * width)):
-        target.view(batch, channels, height, 2, width, 2).add_(
-            source.view(batch, channels, height, 1, width, 1))
-    else:
-        target.add_(F.interpolate(source, size=target.shape[-2:]))
-    return target
-
-
 class BigLittleStem(nn.Module):
     """Layer 0: first big-little fusion, on the stem's frames.
 
@@ -182,9 +163,11 @@ class BigLittleModule(nn.Module):
             torch.Tensor: One map per pair, (N * T / 2, C_out, H', W').
         """
         little_in, big_in = _blend_pairs(self.tam, x, x)
-        fused = _add_upsampled_(
-            self.little_e(self.little(little_in)), self.big(big_in))
-        return self.fusion(self.relu(fused))
+        little = self.little_e(self.little(little_in))
+        # Nearest upsampling: an ONNX Resize, which runtimes run in their
+        # own layout.
+        little += F.interpolate(self.big(big_in), size=little.shape[-2:])
+        return self.fusion(self.relu(little))
 
 
 def _check_ratios(alpha: int, beta: int) -> None:
