@@ -7,6 +7,7 @@ model, so equal outputs pin the fast path to the published design.
 """
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 def slow_tam(x, weight, num_segments, method='sum'):
@@ -41,14 +42,29 @@ def _apply_tam(tam, x):
     return slow_tam(x, tam.weight, tam.num_segments, tam.blending_method)
 
 
+def _run(modules, x):
+    """The modules in order, convolutions and pools as plain functions
+    (whatever form the model's modules compute them in)."""
+    for module in modules:
+        if isinstance(module, nn.Conv2d):
+            x = F.conv2d(x, module.weight, module.bias, module.stride,
+                         module.padding, module.dilation, module.groups)
+        elif isinstance(module, nn.AvgPool2d):
+            x = F.avg_pool2d(x, module.kernel_size, module.stride,
+                             module.padding)
+        else:
+            x = module(x)
+    return x
+
+
 def _bottleneck(block, x):
     identity = x
     x = _apply_tam(block.tam, x)
-    out = F.relu(block.bn1(block.conv1(x)))
-    out = F.relu(block.bn2(block.conv2(out)))
-    out = block.bn3(block.conv3(out))
+    out = F.relu(_run((block.conv1, block.bn1), x))
+    out = F.relu(_run((block.conv2, block.bn2), out))
+    out = _run((block.conv3, block.bn3), out)
     if block.downsample is not None:
-        identity = block.downsample(x)
+        identity = _run(block.downsample, x)
     out = out + identity
     return F.relu(out) if block.last_relu else out
 
@@ -71,15 +87,15 @@ def reference_blresnet_forward(model, x):
         torch.Tensor: Features of shape (N * T, 2048, h, w).
     """
     t = model.num_segments
-    x = F.relu(model.bn1(model.conv1(x)))
+    x = F.relu(_run((model.conv1, model.bn1), x))
     n = x.shape[0]
     big = [c * t + f for c in range(n // t) for f in range(1, t, 2)]
     little = [c * t + f for c in range(n // t) for f in range(0, t, 2)]
 
     stem = model.layer0
     x = _apply_tam(stem.tam, x)
-    fused = stem.big(x[big]) + stem.little(x[little])
-    x = _scatter_to_pairs(stem.fusion(F.relu(fused)), n)
+    fused = _run(stem.big, x[big]) + _run(stem.little, x[little])
+    x = _scatter_to_pairs(_run(stem.fusion, F.relu(fused)), n)
     for stage in (model.layer1, model.layer2, model.layer3):
         x = _apply_tam(stage.tam, x)
         big_out = x[big]
@@ -88,7 +104,7 @@ def reference_blresnet_forward(model, x):
         little_out = x[little]
         for block in stage.little:
             little_out = _bottleneck(block, little_out)
-        little_out = stage.little_e(little_out)
+        little_out = _run(stage.little_e, little_out)
         big_out = F.interpolate(big_out, little_out.shape[-2:])
         fused = F.relu(big_out + little_out)
         x = _scatter_to_pairs(_bottleneck(stage.fusion[0], fused), n)

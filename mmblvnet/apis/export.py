@@ -7,10 +7,10 @@ with its consensus over the ``T`` segments (no softmax). The batch axis is
 dynamic. The file carries ``mean``, ``std``, ``num_segments``,
 ``num_classes`` and ``input_layout`` as ONNX metadata.
 
-Export goes through ``torch.export`` (``torch.onnx.export(dynamo=True)``)
-with autograd on, so bLResNet and TAM take their out-of-place paths there;
-the parity check runs PyTorch without autograd, i.e. on the in-place fast
-paths, so it also pins the two paths to each other.
+Export goes through ``torch.export`` (``torch.onnx.export(dynamo=True)``),
+during which bLResNet and TAM take their export forms (see
+:mod:`mmblvnet.models.common.tam`); the parity check runs them in eager
+PyTorch, so it also pins the two forms to each other.
 """
 import math
 import os
@@ -141,14 +141,13 @@ def export_onnx(model: nn.Module,
     wrapper = RecognizerForward(model.eval()).eval()
     example = torch.randn(2, *clip_shape)
     batch = torch.export.Dim('batch', min=1, max=1024)
-    with torch.enable_grad():  # the out-of-place (plain op) paths
-        program = torch.onnx.export(
-            wrapper, (example, ),
-            dynamo=True,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_shapes={'inputs': {0: batch}},
-            verbose=False)
+    program = torch.onnx.export(
+        wrapper, (example, ),
+        dynamo=True,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_shapes={'inputs': {0: batch}},
+        verbose=False)
     import onnxscript.optimizer
 
     # Fold every constant subgraph into a stored tensor whatever its size

@@ -11,6 +11,7 @@ from torch import nn
 from mmblvnet.models.backbones.blresnet import ARCH_SETTINGS, bLResNet
 from mmblvnet.models.common.avg_pool import DepthwiseAvgPool2d
 from mmblvnet.models.common.bottleneck import Bottleneck
+from mmblvnet.models.common.small_maps import SmallMapConv2d
 
 
 @pytest.mark.parametrize('depth', [50, 101, 152])
@@ -55,6 +56,22 @@ def test_matches_reference_dataflow(tam_cfg):
     model = randomize_(bLResNet(50, 4, tam_cfg=tam_cfg)).eval()
     x = torch.randn(8, 3, 64, 96)
     assert_matches_reference(model, x)
+
+
+def test_small_frames_match_reference_dataflow():
+    # 32 x 32 frames: layer4 runs on 2x2 and 1x1 maps, where the
+    # convolutions drop the taps that read only padding.
+    model = randomize_(bLResNet(50, 4)).eval()
+    assert_matches_reference(model, torch.randn(8, 3, 32, 32))
+
+
+def test_onnx_export_form_matches_reference_dataflow(monkeypatch):
+    # What torch.onnx.export traces: TAM's masked shifts, the big branch
+    # upsampled by interpolation, the stem convolution per parity, the
+    # shortcut pools as depthwise convolutions.
+    monkeypatch.setattr(torch.onnx, 'is_in_onnx_export', lambda: True)
+    model = randomize_(bLResNet(50, 4)).eval()
+    assert_matches_reference(model, torch.randn(8, 3, 64, 64))
 
 
 def test_matches_reference_dataflow_in_train_mode():
@@ -144,7 +161,7 @@ def test_tam_placement_and_widths():
     assert [type(m) for m in pool_only] == [DepthwiseAvgPool2d]
     assert model.layer3.fusion[0].downsample is None
     assert [type(m) for m in model.layer4[0].downsample] == [
-        DepthwiseAvgPool2d, nn.Conv2d, nn.BatchNorm2d]
+        DepthwiseAvgPool2d, SmallMapConv2d, nn.BatchNorm2d]
     plain = bLResNet(50, 16, tam_cfg=None)
     assert not any('tam' in n for n, _ in plain.named_parameters())
 

@@ -1,13 +1,19 @@
 """Execution paths used for speed give the numbers of the plain path:
-channels_last memory format, gradient checkpointing and torch.compile."""
+channels_last memory format, gradient checkpointing and torch.compile;
+a forward dispatches a number of ops that does not grow with the batch."""
 import shutil
 
 import pytest
 import torch
+from mmaction.registry import MODELS
+from mmengine.hub import get_config
 from reference import randomize_
 
-from benchmarks.profiling import LiveStorageTracker
+from benchmarks.profiling import LiveStorageTracker, OpCounter
 from mmblvnet.models.backbones.blresnet import bLResNet
+
+TSM_CONFIG = ('mmaction::recognition/tsm/'
+              'tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb.py')
 
 
 def forward_backward(model, x):
@@ -166,3 +172,24 @@ def test_inductor_compiled_training_step_matches_eager():
     compiled = torch.compile(twin, fullgraph=True)
     assert_same_training_step(eager, twin, compiled,
                               torch.randn(8, 3, 32, 32), 1e-4)
+
+
+def _backbone_ops(backbone, clips, frames=16, size=64):
+    with torch.no_grad(), OpCounter() as ops:
+        backbone(torch.randn(clips * frames, 3, size, size))
+    return ops.total
+
+
+def test_op_count_is_fixed_and_within_1_2x_of_tsm_r50():
+    # One op covers the whole batch (a GPU launches a kernel per op).
+    blvnet = bLResNet(50, 16).eval()
+    ops = {clips: _backbone_ops(blvnet, clips) for clips in (1, 2, 8)}
+    assert len(set(ops.values())) == 1, ops
+    cfg = get_config(TSM_CONFIG).model.backbone
+    cfg.pretrained = None
+    cfg.num_segments = 16
+    tsm = MODELS.build(cfg)
+    tsm.eval()  # mmaction's ResNet.train returns None
+    for clips in (1, 8):
+        tsm_ops = _backbone_ops(tsm, clips)
+        assert ops[clips] <= 1.2 * tsm_ops, (clips, ops[clips], tsm_ops)

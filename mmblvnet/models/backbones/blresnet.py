@@ -23,8 +23,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..common.bottleneck import Bottleneck, make_stage
 from ..common.checkpoint import checkpoint
-from ..common.conv_bn import ConvBNSequential, conv_bn, fold
-from ..common.impl import check_impl, plan, set_impl
+from ..common.small_maps import SmallMapConv2d
 from ..common.tam import TAM, check_num_segments, clips_in_batch
 
 # depth -> Bottlenecks per stage (layer1, layer2, layer3, layer4).
@@ -49,7 +48,7 @@ def _conv_bn_layers(in_channels: int,
                     stride: int = 1,
                     relu: bool = False) -> Sequence[nn.Module]:
     layers = [
-        nn.Conv2d(
+        SmallMapConv2d(
             in_channels,
             out_channels,
             kernel_size,
@@ -61,28 +60,12 @@ def _conv_bn_layers(in_channels: int,
     return layers + [nn.ReLU(inplace=True)] if relu else layers
 
 
-def _blend_pairs(tam: Optional[TAM], even: Tensor, odd: Tensor,
-                 inplace: bool = False) -> Tuple[Tensor, Tensor]:
+def _blend_pairs(tam: Optional[TAM], even: Tensor,
+                 odd: Tensor) -> Tuple[Tensor, Tensor]:
     """Inputs of the little (even frames) and big (odd frames) branches."""
     if tam is None:
         return even, odd
-    return tam.forward_pairs(even, odd, inplace=inplace)
-
-
-def _add_upsampled_(target: Tensor, source: Tensor, resize: bool) -> Tensor:
-    """``target += nearest_upsample(source, target size)``, in place.
-
-    Unless ``resize`` (:attr:`.impl.Plan.resize_upsample`), the upsampled
-    map of the usual exact 2x ratio is never materialised: each source
-    pixel is broadcast onto its 2 x 2 target block.
-    """
-    batch, channels, height, width = source.shape
-    if not resize and target.shape[-2:] == (2 * height, 2 * width):
-        target.view(batch, channels, height, 2, width, 2).add_(
-            source.view(batch, channels, height, 1, width, 1))
-    else:
-        target.add_(F.interpolate(source, size=target.shape[-2:]))
-    return target
+    return tam.forward_pairs(even, odd)
 
 
 class BigLittleStem(nn.Module):
@@ -98,27 +81,26 @@ class BigLittleStem(nn.Module):
         width = STEM_CHANNELS
         self.tam = tam
         narrow = width // alpha
-        self.big = ConvBNSequential(
+        self.big = nn.Sequential(
             *_conv_bn_layers(width, width, 3, stride=2))
-        self.little = ConvBNSequential(
+        self.little = nn.Sequential(
             *_conv_bn_layers(width, narrow, 3, relu=True),
             *_conv_bn_layers(narrow, narrow, 3, stride=2, relu=True),
             *_conv_bn_layers(narrow, width, 1))
         self.relu = nn.ReLU(inplace=True)
-        self.fusion = ConvBNSequential(
+        self.fusion = nn.Sequential(
             *_conv_bn_layers(width, width, 1, relu=True))
 
     def forward(self, even: Tensor, odd: Tensor) -> Tensor:
         """Args:
             even (torch.Tensor): Stem maps of the even frames,
-                (N * T / 2, 64, H, W); handed over (TAM may overwrite
-                them, see :meth:`TAM.forward_pairs`).
+                (N * T / 2, 64, H, W).
             odd (torch.Tensor): Stem maps of the odd frames, same shape.
 
         Returns:
             torch.Tensor: One fused map per pair, (N * T / 2, 64, H/2, W/2).
         """
-        little_in, big_in = _blend_pairs(self.tam, even, odd, inplace=True)
+        little_in, big_in = _blend_pairs(self.tam, even, odd)
         fused = self.little(little_in)
         fused += self.big(big_in)
         return self.fusion(self.relu(fused))
@@ -143,10 +125,7 @@ class BigLittleModule(nn.Module):
         fusion_stride (int): Stride of the fusion block.
         tam (TAM, optional): TAM over the ``T`` (duplicated) frames.
         with_cp (bool): Gradient checkpointing per block.
-
-    ``impl`` decides how the big output is upsampled (see :mod:`.impl`).
     """
-    impl = 'auto'
 
     def __init__(self, in_channels: int, out_channels: int, num_blocks: int,
                  alpha: int, beta: int, fusion_stride: int,
@@ -166,7 +145,7 @@ class BigLittleModule(nn.Module):
             little_channels,
             max(1, num_blocks // beta - 1),
             with_cp=with_cp)
-        self.little_e = ConvBNSequential(
+        self.little_e = nn.Sequential(
             *_conv_bn_layers(little_channels, out_channels, 1))
         self.relu = nn.ReLU(inplace=True)
         self.fusion = make_stage(
@@ -184,10 +163,11 @@ class BigLittleModule(nn.Module):
             torch.Tensor: One map per pair, (N * T / 2, C_out, H', W').
         """
         little_in, big_in = _blend_pairs(self.tam, x, x)
-        fused = _add_upsampled_(
-            self.little_e(self.little(little_in)), self.big(big_in),
-            plan(self.impl, x).resize_upsample)
-        return self.fusion(self.relu(fused))
+        little = self.little_e(self.little(little_in))
+        # Nearest upsampling: an ONNX Resize, which runtimes run in their
+        # own layout.
+        little += F.interpolate(self.big(big_in), size=little.shape[-2:])
+        return self.fusion(self.relu(little))
 
 
 def _check_ratios(alpha: int, beta: int) -> None:
@@ -206,6 +186,15 @@ def _check_ratios(alpha: int, beta: int) -> None:
                 f'bLResNet: {name} must be an integer >= 1{limit}, but got '
                 f'{name}={value!r}; the paper uses alpha=2, beta=4 (leave '
                 'them out of the config for those)')
+
+
+def _folded(conv: nn.Conv2d, bn: _BatchNorm) -> Tuple[Tensor, Tensor]:
+    """Weight (shape of ``conv.weight``) and bias (C_out, ) of the one
+    bias-free convolution equal to ``bn(conv(x))`` with ``bn``'s frozen
+    statistics."""
+    scale = torch.rsqrt(bn.running_var + bn.eps) * bn.weight
+    return (conv.weight * scale.view(-1, 1, 1, 1),
+            bn.bias - bn.running_mean * scale)
 
 
 def _even_then_odd(frames: Tensor) -> Tensor:
@@ -251,13 +240,6 @@ class bLResNet(BaseModule):
             forward FLOPs (its CPU time is measured in
             docs/benchmarks.md). Outputs, gradients and BatchNorm
             statistics are unchanged. Defaults to True.
-        impl (str): ``'loop'`` (per-clip loops and Conv+BN folding, tuned
-            for eager CPU inference), ``'batched'`` (a fixed number of ops
-            per forward whatever the batch: GPUs, ``torch.compile``,
-            export) or ``'auto'``: batched on a GPU and while a graph is
-            captured, loop on the CPU (see
-            :mod:`mmblvnet.models.common.impl`). Same outputs and state
-            dict either way. Defaults to ``'auto'``.
         init_cfg (dict or list[dict], optional): MMEngine init config.
 
     Input ``(N * T, C, H, W)`` with each clip's frames contiguous; output
@@ -279,7 +261,6 @@ class bLResNet(BaseModule):
                  partial_bn: bool = False,
                  with_cp: bool = False,
                  stem_with_cp: bool = True,
-                 impl: str = 'auto',
                  init_cfg: Optional[dict] = None) -> None:
         if pretrained is not None:
             if init_cfg is not None:
@@ -295,7 +276,6 @@ class bLResNet(BaseModule):
             raise ValueError('bLResNet pairs frames, so num_segments must be '
                              f'even, but got num_segments={num_segments}')
         _check_ratios(alpha, beta)
-        check_impl(impl)
         self.depth = depth
         self.num_segments = num_segments
         self.alpha = alpha
@@ -309,7 +289,7 @@ class bLResNet(BaseModule):
         self.stem_with_cp = stem_with_cp
         stage_blocks = ARCH_SETTINGS[depth]
 
-        self.conv1 = nn.Conv2d(
+        self.conv1 = SmallMapConv2d(
             in_channels, STEM_CHANNELS, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(STEM_CHANNELS)
         self.relu = nn.ReLU(inplace=True)
@@ -338,8 +318,6 @@ class bLResNet(BaseModule):
         # (vis_cam --target-layer-name backbone/per_frame); holds nothing.
         self.per_frame = nn.Identity()
         self._init_from_scratch()
-        self.impl = impl
-        set_impl(self, impl)
 
     def _make_tam(self, channels: int, num_segments: int) -> Optional[TAM]:
         if self.tam_cfg is None:
@@ -416,16 +394,18 @@ class bLResNet(BaseModule):
             torch.Tensor: One map per pair, (N * T / 2, 64, H / 4, W / 4).
         """
         num_pairs = x.shape[0] // 2
-        if plan(self.impl, x).stem_per_parity and not self.bn1.training:
-            # One folded weight for both calls: an exporter folds a
-            # BatchNorm into a convolution only if it owns the weight.
-            weight, bias = fold(self.conv1, self.bn1)
+        if torch.onnx.is_in_onnx_export() and not self.bn1.training:
+            # The even and the odd frames convolved apart (no exported
+            # Slice copying the stem's maps), with one folded weight for
+            # both: an exporter folds a BatchNorm into a convolution only
+            # if the convolution owns its weight.
+            weight, bias = _folded(self.conv1, self.bn1)
             even, odd = (
                 F.conv2d(half, weight, bias, self.conv1.stride,
                          self.conv1.padding).relu()
                 for half in (x[:num_pairs], x[num_pairs:]))
             return self.layer0(even, odd)
-        x = self.relu(conv_bn(self.conv1, self.bn1, x, self.impl))
+        x = self.relu(self.bn1(self.conv1(x)))
         return self.layer0(x[:num_pairs], x[num_pairs:])
 
     @staticmethod

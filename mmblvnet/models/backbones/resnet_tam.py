@@ -16,7 +16,6 @@ from mmengine.logging import MMLogger
 from torch import Tensor, nn
 
 from ..common.checkpoint import checkpoint
-from ..common.impl import check_impl, set_impl
 from ..common.tam import TAM
 
 
@@ -96,10 +95,6 @@ class ResNetTAM(ResNet):
         blending_frames (int): Odd number ``k`` of frames each TAM blends.
             Defaults to 3.
         blending_method (str): ``'sum'`` or ``'max'``. Defaults to ``'sum'``.
-        impl (str): ``'auto'``, ``'batched'`` or ``'loop'``: the
-            implementation of the TAMs (see
-            :mod:`mmblvnet.models.common.impl`; same outputs and state
-            dict either way). Defaults to ``'auto'``.
         **kwargs: Passed to MMAction2's ``ResNet``: ``pretrained``,
             ``torchvision_pretrain``, ``in_channels``, ``num_stages``,
             ``out_indices``, ``strides``, ``dilations``, ``style``,
@@ -122,16 +117,12 @@ class ResNetTAM(ResNet):
                  num_segments: int,
                  blending_frames: int = 3,
                  blending_method: str = 'sum',
-                 impl: str = 'auto',
                  **kwargs) -> None:
-        check_impl(impl)
         super().__init__(depth, **kwargs)
         self.num_segments = num_segments
         self.blending_frames = blending_frames
         self.blending_method = blending_method
         self.make_temporal_aggregation()
-        self.impl = impl
-        set_impl(self, impl)
 
     def make_temporal_aggregation(self) -> None:
         """Give every block of every stage a TAM on its input."""

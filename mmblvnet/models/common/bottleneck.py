@@ -5,7 +5,7 @@ from torch import Tensor, nn
 
 from .avg_pool import DepthwiseAvgPool2d
 from .checkpoint import checkpoint
-from .conv_bn import ConvBNSequential, conv_bn
+from .small_maps import SmallMapConv2d
 from .tam import TAM
 
 # Builds the TAM of a block from its input channels, or None for no TAM.
@@ -17,7 +17,7 @@ def _no_tam(channels: int) -> None:
 
 
 def make_shortcut(in_channels: int, out_channels: int,
-                  stride: int) -> Optional[ConvBNSequential]:
+                  stride: int) -> Optional[nn.Sequential]:
     """Projection shortcut: AvgPool(3, 2, 1) if strided, 1x1 conv + BN if
     the width changes, nothing if neither.
 
@@ -29,10 +29,10 @@ def make_shortcut(in_channels: int, out_channels: int,
         layers.append(DepthwiseAvgPool2d(3, stride=2, padding=1))
     if in_channels != out_channels:
         layers += [
-            nn.Conv2d(in_channels, out_channels, 1, bias=False),
+            SmallMapConv2d(in_channels, out_channels, 1, bias=False),
             nn.BatchNorm2d(out_channels)
         ]
-    return ConvBNSequential(*layers) if layers else None
+    return nn.Sequential(*layers) if layers else None
 
 
 class Bottleneck(nn.Module):
@@ -51,11 +51,8 @@ class Bottleneck(nn.Module):
         last_relu (bool): Whether to end with ReLU. Defaults to True.
         tam (TAM, optional): Temporal aggregation applied to the input.
         with_cp (bool): Use gradient checkpointing. Defaults to False.
-
-    ``impl`` is passed to :func:`.conv_bn.conv_bn` (see :mod:`.impl`).
     """
     expansion = 4
-    impl = 'auto'
 
     def __init__(self,
                  in_channels: int,
@@ -67,12 +64,12 @@ class Bottleneck(nn.Module):
                  with_cp: bool = False) -> None:
         super().__init__()
         width = out_channels // self.expansion
-        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
+        self.conv1 = SmallMapConv2d(in_channels, width, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(
+        self.conv2 = SmallMapConv2d(
             width, width, 3, stride=stride, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(width)
-        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
+        self.conv3 = SmallMapConv2d(width, out_channels, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
@@ -84,9 +81,9 @@ class Bottleneck(nn.Module):
         identity = x
         if self.tam is not None:
             x = self.tam(x)
-        out = self.relu(conv_bn(self.conv1, self.bn1, x, self.impl))
-        out = self.relu(conv_bn(self.conv2, self.bn2, out, self.impl))
-        out = conv_bn(self.conv3, self.bn3, out, self.impl)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
         if self.downsample is not None:
             identity = self.downsample(x)
         out += identity

@@ -11,29 +11,24 @@ the sum.
 
 The implementation never builds zero-padded or stacked copies: it
 accumulates the ``k`` shifted, channel-scaled slices into one output
-tensor in place, so TAM costs what its FLOPs say. It can also produce the
-outputs of the even and odd frames directly, from a clip stored frame by
-frame or as one map per pair of identical frames (what bLResNet holds after
-each big-little fusion); both give exactly the numbers of the plain formula
+tensor, so TAM costs what its FLOPs say. It can also produce the outputs
+of the even and odd frames directly, from a clip stored frame by frame or
+as one map per pair of identical frames (what bLResNet holds after each
+big-little fusion); both give exactly the numbers of the plain formula
 applied to the expanded clip.
 
-Without autograd, the loop implementation (see :mod:`.impl`) works clip by
-clip, and frame by frame in place where it may, for the CPU cache; the
-batched one runs the same sums over the whole batch at once, a fixed
-number of ops per call whatever the batch (GPU, ``torch.compile``,
-export). ONNX export runs a ``'sum'`` blend on the frames as they are, as
-depthwise 1x1 convolutions of whole frames rotated along the batch by
-each offset, with the frames zeroed where a shift crosses into the next
-clip or wraps around (no slice writes, no 5-D views, no padding).
+ONNX export forces the export form of a ``'sum'`` blend
+(:func:`_masked_shift_sum`): depthwise 1x1 convolutions of whole frames
+rotated along the batch, masked where a shift crosses into the next clip
+or wraps around (no slice writes, no 5-D views, no padding), which a graph
+runtime keeps in its own layout and, in int8, on int8 kernels.
 """
 import math
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-from .impl import plan
 
 BLENDING_METHODS = ('sum', 'max')
 
@@ -98,9 +93,7 @@ def _shifted_terms(sources: Sequence[Tensor], terms: List[_Term]
             yield dst, sources[source][:, src], weight.view(-1, 1, 1)
 
 
-def _weighted_sum(sources: Sequence[Tensor],
-                  terms: List[_Term],
-                  out: Optional[Tensor] = None) -> Tensor:
+def _weighted_sum(sources: Sequence[Tensor], terms: List[_Term]) -> Tensor:
     """Sum of shifted, channel-scaled clips (before ReLU).
 
     Args:
@@ -108,17 +101,12 @@ def _weighted_sum(sources: Sequence[Tensor],
             (N, L, C, H, W).
         terms (list[tuple]): ``(offset, source, weight)`` triplets, the
             offset-0 term first.
-        out (torch.Tensor, optional): Where to write the result, shape
-            (N, L, C, H, W); a new tensor (autograd-safe) if None.
 
     Returns:
         torch.Tensor: The sum, of shape (N, L, C, H, W).
     """
     _, source, weight = terms[0]
-    if out is None:
-        out = sources[source] * weight.view(-1, 1, 1)
-    else:
-        torch.mul(sources[source], weight.view(-1, 1, 1), out=out)
+    out = sources[source] * weight.view(-1, 1, 1)
     for dst, shifted, weight in _shifted_terms(sources, terms):
         out[:, dst].addcmul_(shifted, weight)
     return out
@@ -157,7 +145,8 @@ def _masked_shift_sum(sources: Sequence[Tensor], terms: List[_Term],
     sum of the terms and the ReLU after it fuse into the convolutions
     there, and int8 runs every term with its int8 kernels. The result
     equals :func:`_weighted_sum` (products by zero instead of skipped
-    terms). For graph export (:attr:`.impl.Plan.masked_shifts`).
+    terms). Used during ONNX export only: in eager PyTorch the rotated
+    copies cost time and memory that :func:`_weighted_sum` does not spend.
 
     Args:
         sources (Sequence[torch.Tensor]): Frames, each of shape
@@ -198,18 +187,9 @@ def _max_of_terms(sources: Sequence[Tensor], terms: List[_Term]) -> Tensor:
     return out
 
 
-def _offset_zero_first(terms: List[_Term]) -> List[_Term]:
-    """``terms`` with the offset-0 term first (the sums start from it)."""
-    return sorted(terms, key=lambda term: term[0] != 0)
-
-
-def _blend(sources: Sequence[Tensor], terms: List[_Term], method: str,
-           per_clip: bool) -> Tensor:
-    """Blend shifted, channel-scaled clips and apply ReLU (out of place).
-
-    With ``per_clip``, a ``'sum'`` blend runs clip by clip: each clip's
-    passes then reuse data from the CPU cache instead of streaming the
-    whole batch through memory once per pass.
+def _blend(sources: Sequence[Tensor], terms: List[_Term],
+           method: str) -> Tensor:
+    """Blend shifted, channel-scaled clips and apply ReLU.
 
     Args:
         sources (Sequence[torch.Tensor]): Clips, each of shape
@@ -219,66 +199,15 @@ def _blend(sources: Sequence[Tensor], terms: List[_Term], method: str,
             offset]`` (zero where ``l + offset`` is outside the clip). One
             term must have offset 0.
         method (str): ``'sum'`` or ``'max'``.
-        per_clip (bool): Run a ``'sum'`` blend clip by clip (no autograd:
-            :attr:`.impl.Plan.per_clip`); else cover all clips with each op
-            (a fixed op count).
 
     Returns:
         torch.Tensor: Blended clips of shape (N, L, C, H, W).
     """
-    terms = _offset_zero_first(terms)
+    # The offset-0 term first: the sums start from it.
+    terms = sorted(terms, key=lambda term: term[0] != 0)
     if method == 'max':
         return _max_of_terms(sources, terms).relu_()
-    if not per_clip:
-        return _weighted_sum(sources, terms).relu_()
-    out = torch.empty_like(sources[0])
-    for clip in range(out.shape[0]):
-        block = slice(clip, clip + 1)
-        _weighted_sum([source[block] for source in sources], terms,
-                      out[block]).relu_()
-    return out
-
-
-def _sum_blend_frames_(frames: Sequence[Tensor], weight: Tensor) -> None:
-    """Sum-blend a clip in place, frame by frame (no autograd).
-
-    Before frame ``t`` is overwritten, its weighted copies for the later
-    frames that read it are added to their partial sums (``k // 2`` reused
-    frame-sized buffers), so no clip-sized tensor is allocated (on CPU,
-    first-touch allocation of a large tensor costs more than the
-    arithmetic) and each frame takes four passes: partial sum, centre term,
-    later frames, ReLU.
-
-    Args:
-        frames (Sequence[torch.Tensor]): Views of the ``T`` frames of a
-            clip in time order, each of shape (C, H, W); overwritten with
-            the output.
-        weight (torch.Tensor): Kernels of shape (k, C); row ``i`` weights
-            frame ``t + i - k // 2``.
-    """
-    half = weight.shape[0] // 2
-    kernels = weight.view(weight.shape[0], -1, 1, 1)
-    partial_sums = {}  # frame index -> sum of its terms from earlier frames
-    spare = []
-    for t, frame in enumerate(frames):
-        lags = range(1, min(half, len(frames) - 1 - t) + 1)
-        for lag in lags:
-            # Frame t + lag reads this frame with kernel row half - lag.
-            kernel = kernels[half - lag]
-            if t + lag in partial_sums:
-                partial_sums[t + lag].addcmul_(frame, kernel)
-            else:
-                buffer = spare.pop() if spare else torch.empty_like(frame)
-                partial_sums[t + lag] = torch.mul(frame, kernel, out=buffer)
-        if t in partial_sums:
-            earlier = partial_sums.pop(t)
-            torch.addcmul(earlier, frame, kernels[half], out=frame)
-            spare.append(earlier)
-        else:
-            frame.mul_(kernels[half])
-        for lag in lags:
-            frame.addcmul_(frames[t + lag], kernels[half + lag])
-        frame.relu_()
+    return _weighted_sum(sources, terms).relu_()
 
 
 class TAM(nn.Module):
@@ -292,11 +221,8 @@ class TAM(nn.Module):
         blending_method (str): ``'sum'`` or ``'max'``. Defaults to ``'sum'``.
 
     The ``k`` depthwise 1x1 kernels are held in one parameter ``weight`` of
-    shape (k, C); row ``i`` weights frame ``t + i - k // 2``. ``impl``
-    (``'auto'``, ``'batched'`` or ``'loop'``, see :mod:`.impl`) picks the
-    implementation; both give the same numbers.
+    shape (k, C); row ``i`` weights frame ``t + i - k // 2``.
     """
-    impl = 'auto'
 
     def __init__(self,
                  in_channels: int,
@@ -363,17 +289,13 @@ class TAM(nn.Module):
         half = self.blending_frames // 2
         terms = [(row - half, 0, self.weight[row])
                  for row in range(self.blending_frames)]
-        path = plan(self.impl, x)
-        if path.masked_shifts and self.blending_method == 'sum':
+        if self._exports_sum():
             return _masked_shift_sum((x, ), terms, self.num_segments).relu_()
         clips = x.view(num_clips, self.num_segments, *x.shape[1:])
-        return _blend((clips, ), terms, self.blending_method,
-                      path.per_clip).view_as(x)
+        return _blend((clips, ), terms, self.blending_method).view_as(x)
 
-    def forward_pairs(self,
-                      even: Tensor,
-                      odd: Tensor,
-                      inplace: bool = False) -> Tuple[Tensor, Tensor]:
+    def forward_pairs(self, even: Tensor,
+                      odd: Tensor) -> Tuple[Tensor, Tensor]:
         """TAM outputs of the even and of the odd frames of each clip.
 
         Args:
@@ -383,12 +305,6 @@ class TAM(nn.Module):
                 the same tensor as ``even`` when both frames of a pair hold
                 one map (bLResNet after a fusion): the result is exact for
                 the duplicated clip at half the cost.
-            inplace (bool): The caller hands ``even`` and ``odd`` over:
-                they are overwritten with the result where the path works
-                clip by clip (:attr:`.impl.Plan.per_clip`: the loop
-                implementation without autograd), the two are distinct and
-                the method is ``'sum'`` (saves the allocation of two
-                outputs).
 
         Returns:
             tuple[torch.Tensor]: Blended even and odd frames, each of shape
@@ -397,28 +313,22 @@ class TAM(nn.Module):
         """
         num_pairs = self.num_segments // 2
         num_clips = clips_in_batch(even, num_pairs, 'TAM')
-        shape = (num_clips, num_pairs, *even.shape[1:])
         shared_maps = even is odd
-        path = plan(self.impl, even)
-        if path.masked_shifts and self.blending_method == 'sum':
-            frames = (even, ) if shared_maps else (even, odd)
+        sources = (even, ) if shared_maps else (even, odd)
+        if self._exports_sum():
             return tuple(
-                _masked_shift_sum(frames, self._pair_terms(
+                _masked_shift_sum(sources, self._pair_terms(
                     parity, shared_maps), num_pairs).relu_()
                 for parity in (0, 1))
-        sources = (even.view(shape), ) if shared_maps else (even.view(shape),
-                                                          odd.view(shape))
-        per_clip = path.per_clip
-        if (inplace and per_clip and not shared_maps
-                and self.blending_method == 'sum'):
-            # Clip by clip, so that the passes over a frame hit the cache.
-            for clip in range(num_clips):
-                _sum_blend_frames_([
-                    sources[t % 2][clip, t // 2]
-                    for t in range(self.num_segments)
-                ], self.weight)
-            return even, odd
+        shape = (num_clips, num_pairs, *even.shape[1:])
+        clips = [source.view(shape) for source in sources]
         return tuple(
-            _blend(sources, self._pair_terms(parity, shared_maps),
-                   self.blending_method, per_clip).view_as(even)
+            _blend(clips, self._pair_terms(parity, shared_maps),
+                   self.blending_method).view_as(even)
             for parity in (0, 1))
+
+    def _exports_sum(self) -> bool:
+        """Whether a ``'sum'`` blend is being exported to ONNX (then it
+        takes the export form, :func:`_masked_shift_sum`)."""
+        return (self.blending_method == 'sum'
+                and torch.onnx.is_in_onnx_export())

@@ -5,7 +5,6 @@ from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from ..common.impl import set_impl
 from ..common.tam import TAM
 
 
@@ -27,10 +26,6 @@ class TAMNeck(BaseModule):
         num_segments (int): Frames ``T`` per clip.
         blending_frames (int): Frames blended by TAM. Defaults to 3.
         blending_method (str): ``'sum'`` or ``'max'``. Defaults to ``'sum'``.
-        impl (str): ``'auto'``, ``'batched'`` or ``'loop'``: the
-            implementation of the TAM (see
-            :mod:`mmblvnet.models.common.impl`; same outputs and state
-            dict either way). Defaults to ``'auto'``.
         init_cfg (dict, optional): MMEngine init config.
     """
 
@@ -39,13 +34,10 @@ class TAMNeck(BaseModule):
                  num_segments: int,
                  blending_frames: int = 3,
                  blending_method: str = 'sum',
-                 impl: str = 'auto',
                  init_cfg: dict = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.tam = TAM(in_channels, num_segments, blending_frames,
                        blending_method)
-        self.impl = impl
-        set_impl(self, impl)
 
     @property
     def num_segments(self) -> int:
