@@ -11,18 +11,22 @@ from mmaction.registry import HOOKS
 from mmengine.evaluator import DumpResults
 from mmengine.hooks import Hook
 
+from ..datasets.annotation import (
+    check_label_range,
+    label_rows,
+    read_dataset_list,
+)
 from .runner_model import runner_model
 
 
-def _checked_datasets(dataset) -> Iterator:
-    """Data sets with ``check_label_range``, inside wrappers too."""
-    if hasattr(dataset, 'check_label_range'):
-        yield dataset
+def _listed_datasets(dataset) -> Iterator:
+    """The data set and those it wraps (``dataset``, ``datasets``)."""
+    yield dataset
     inner = getattr(dataset, 'dataset', None)
     if inner is not None:
-        yield from _checked_datasets(inner)
+        yield from _listed_datasets(inner)
     for child in getattr(dataset, 'datasets', None) or []:
-        yield from _checked_datasets(child)
+        yield from _listed_datasets(child)
 
 
 def _scores_labels(loop) -> bool:
@@ -36,9 +40,9 @@ def _scores_labels(loop) -> bool:
 class LabelRangeCheckHook(Hook):
     """Check every list label against ``model.cls_head.num_classes``.
 
-    Before training, validation and testing, each data set of the
-    loop that can check its labels (the ``VideoDataset`` and
-    ``RawframeDataset`` that :mod:`mmblvnet` registers) raises naming the
+    Before training, validation and testing, the list of each
+    ``VideoDataset`` and ``RawframeDataset`` of the loop (also inside
+    data-set wrappers) is read again and an error names the
     list file and lines of any label outside ``[0, num_classes)``, and of
     any line without a label in training and in a val/test loop with a
     metric. A test loop whose only metric is MMEngine's ``DumpResults``
@@ -55,11 +59,12 @@ class LabelRangeCheckHook(Hook):
                               'num_classes', None)
         if num_classes is None:
             return
-        for dataset in _checked_datasets(loop.dataloader.dataset):
-            if id(dataset) not in self._checked:
-                dataset.check_label_range(num_classes,
-                                          'model.cls_head.num_classes',
-                                          require_labels=require_labels)
+        for dataset in _listed_datasets(loop.dataloader.dataset):
+            entries = read_dataset_list(dataset)
+            if entries is not None and id(dataset) not in self._checked:
+                check_label_range(dataset.ann_file, label_rows(entries),
+                                  num_classes, 'model.cls_head.num_classes',
+                                  require_labels=require_labels)
                 self._checked.add(id(dataset))
 
     def before_train(self, runner) -> None:

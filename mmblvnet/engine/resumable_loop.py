@@ -20,12 +20,13 @@ Data-loader workers seed themselves once when they start (MMEngine's
 ``worker_init_fn``), so which worker loads a sample, and what it loaded
 before, would decide the sample's random augmentation. The sampler
 therefore yields each index as a
-:class:`~mmblvnet.datasets.randomness.SeededIndex` and mmblvnet's data
-sets (MMAction2's ``VideoDataset`` and ``RawframeDataset`` names) draw
-each sample's augmentation from its own stream, seeded by (seed, epoch,
-index): a resumed run ends with the weights of the uninterrupted one,
-with any number of workers. A data set of another type ignores the
-stream (a warning at a mid-epoch resume with workers says so);
+:class:`~mmblvnet.datasets.randomness.SeededIndex` and
+:class:`~mmblvnet.datasets.CheckedDataset` (the wrapper ``RobustRunner``
+puts around every data set) draws each sample's augmentation from its own
+stream, seeded by (seed, epoch, index): a resumed run ends with the
+weights of the uninterrupted one, with any number of workers. A data set
+without it ignores the stream (a warning at a mid-epoch resume with
+workers says so);
 ``ResumableSampler(seed_samples=False)`` keeps MMEngine's worker streams.
 
 The hook also makes a run preemptible: on SIGTERM or SIGUSR1 the current
