@@ -26,10 +26,9 @@ from helpers import (
 from mmaction.registry import HOOKS
 from mmengine.dataset import pseudo_collate
 from mmengine.hooks import Hook
-from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
-from mmblvnet.engine import ResumableEpochBasedTrainLoop
+from mmblvnet.engine import ResumableEpochBasedTrainLoop, RobustRunner
 
 EPOCHS = 2
 CLIPS = 6  # 3 batches of 2 per epoch
@@ -83,9 +82,9 @@ def _stopped_and_resumed(root, work, epochs, stops, validate=False,
         cfg = _config(root, work, epochs, validate)
         cfg.train_dataloader.num_workers = workers
         cfg.resume = resume
-        cfg.custom_hooks.append(dict(type='SignalAt', at=stop_at))
+        cfg.custom_hooks = [dict(type='SignalAt', at=stop_at)]
         with pytest.raises(SystemExit) as stopped:
-            Runner.from_cfg(cfg).train()
+            RobustRunner.from_cfg(cfg).train()
         assert stopped.value.code == 128 + signal.SIGTERM
         saved = work / f'iter_{stop_at}_on_request.pth'
         assert (work / 'last_checkpoint').read_text() == str(saved)
@@ -95,7 +94,7 @@ def _stopped_and_resumed(root, work, epochs, stops, validate=False,
     cfg = _config(root, work, epochs, validate)
     cfg.train_dataloader.num_workers = workers
     cfg.resume = True
-    runner = Runner.from_cfg(cfg)
+    runner = RobustRunner.from_cfg(cfg)
     runner.train()
     return runner
 
@@ -108,7 +107,7 @@ def test_sigterm_twice_mid_epoch_resumes_to_the_same_weights(
     # seeded by (seed, epoch, index): which worker loads it, and whether
     # the epoch was resumed, does not matter.
     whole = tmp_path / 'whole'
-    Runner.from_cfg(_config(synthetic_root, whole, epochs=1)).train()
+    RobustRunner.from_cfg(_config(synthetic_root, whole, epochs=1)).train()
     runner = _stopped_and_resumed(synthetic_root, tmp_path / 'stopped', 1,
                                   stops=(1, 2), workers=workers)
     assert runner.iter == CLIPS // 2
@@ -125,13 +124,13 @@ def test_resumes_at_an_epoch_end_and_after_validation_are_exact(
     # the resumed run skips), and stopped after the last batch of epoch 1
     # and in epoch 2: validation does not move the generators.
     whole = tmp_path / 'whole'
-    Runner.from_cfg(_config(synthetic_root, whole, EPOCHS,
+    RobustRunner.from_cfg(_config(synthetic_root, whole, EPOCHS,
                             validate=True)).train()
     expected = _weights(whole / f'epoch_{EPOCHS}.pth')
     cfg = _config(synthetic_root, tmp_path / 'from_epoch_1', EPOCHS,
                   validate=True)
     cfg.load_from, cfg.resume = str(whole / 'epoch_1.pth'), True
-    Runner.from_cfg(cfg).train()
+    RobustRunner.from_cfg(cfg).train()
     assert_same_weights(
         expected, _weights(tmp_path / 'from_epoch_1' / f'epoch_{EPOCHS}.pth'))
     runner = _stopped_and_resumed(synthetic_root, tmp_path / 'stopped',
@@ -149,7 +148,7 @@ def test_mid_epoch_resume_with_workers_skips_and_warns_if_unseeded(
     cfg.train_dataloader.sampler = dict(type='ResumableSampler',
                                         sampler=cfg.train_dataloader.sampler,
                                         seed_samples=seed_samples)
-    loop = Runner.from_cfg(cfg).train_loop
+    loop = RobustRunner.from_cfg(cfg).train_loop
     loop._iter = 1  # as Runner.resume sets it from a checkpoint
     assert logged_warnings(loop._skip_trained_batches) == ([] if seed_samples
                                                             else [
@@ -165,7 +164,7 @@ def test_mid_epoch_resume_with_workers_skips_and_warns_if_unseeded(
 
 def test_mid_epoch_resume_without_a_sampler_config_is_refused(
         synthetic_root, tmp_path):
-    runner = Runner.from_cfg(_config(synthetic_root, tmp_path, epochs=1))
+    runner = RobustRunner.from_cfg(_config(synthetic_root, tmp_path, epochs=1))
     built = DataLoader(runner.train_dataloader.dataset, batch_size=2,
                        collate_fn=pseudo_collate)
     loop = ResumableEpochBasedTrainLoop(runner, built, max_epochs=1)
