@@ -45,7 +45,7 @@ from typing import Dict, Iterator, Optional, Sized, Union
 
 import torch
 from mmaction.registry import DATA_SAMPLERS, HOOKS, LOOPS
-from mmengine.dist import all_reduce, is_distributed
+from mmengine.dist import all_reduce, barrier, is_distributed
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop
@@ -166,6 +166,8 @@ class ResumeStateHook(Hook):
         if writers:
             path = writers[0].save_on_request(runner)
             where = f'saved {path}; --resume continues from it'
+        if is_distributed():  # no rank ends before rank 0 has saved
+            barrier()
         batches = len(runner.train_loop.dataloader)
         print_log(
             f'Stopped by {name} after iteration {runner.iter + 1} (epoch '

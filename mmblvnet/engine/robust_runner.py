@@ -7,9 +7,10 @@ and ``tools/test.py`` build the runner that ``runner_type`` names, so
 this repository's ``tools/train.py`` all get it. Compared with MMEngine's
 ``Runner`` it:
 
-* checks every annotation list of ``VideoDataset`` and ``RawframeDataset``
-  configs before anything is built (:func:`~mmblvnet.datasets.annotation.
-  read_dataset_list`: errors naming file and line);
+* checks the annotation list of each ``VideoDataset`` and
+  ``RawframeDataset`` config before the data set is built
+  (:func:`~mmblvnet.datasets.annotation.read_dataset_list`: errors naming
+  file and line);
 * wraps each data set it builds in :class:`~mmblvnet.datasets.
   CheckedDataset` (unreadable samples named, ``robust_cfg.on_bad_sample=
   'skip'`` skips them in training, each sample seeded for exact resume);
@@ -53,7 +54,6 @@ ROBUST_TYPES = {
     'EpochBasedTrainLoop': 'ResumableEpochBasedTrainLoop',
     'CheckpointHook': 'AtomicCheckpointHook',
 }
-LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 ROBUST_CFG = dict(on_bad_sample='error', max_bad_in_a_row=20)
 
 
@@ -132,12 +132,8 @@ class RobustRunner(Runner):
 
     @classmethod
     def from_cfg(cls, cfg: Config) -> 'RobustRunner':
-        """Check the lists, fit the config to the machine, build."""
-        cfg = fit_to_machine(copy.deepcopy(cfg))
-        for loader in LOADERS:
-            for dataset in _datasets((cfg.get(loader) or {}).get('dataset')):
-                read_dataset_list(dataset)
-        return super().from_cfg(cfg)
+        """Fit the config to the machine, then build."""
+        return super().from_cfg(fit_to_machine(copy.deepcopy(cfg)))
 
     def __init__(self, *args, **kwargs) -> None:
         cfg = kwargs.get('cfg') or {}
@@ -147,10 +143,14 @@ class RobustRunner(Runner):
         check_head_channels(getattr(model, 'module', model))
 
     def build_dataloader(self, dataloader, seed=None, diff_rank_seed=False):
-        """MMEngine's loader of the data set wrapped in ``CheckedDataset``.
+        """Check the lists of the loader's data sets, then build MMEngine's
+        loader of the data set wrapped in ``CheckedDataset``.
 
         Replaces the static method of ``Runner`` for this runner's loops.
         """
+        if isinstance(dataloader, Mapping):
+            for dataset in _datasets(dataloader['dataset']):
+                read_dataset_list(dataset)
         if (isinstance(dataloader, Mapping)
                 and dataloader['dataset'].get('type') != 'CheckedDataset'):
             dataloader = copy.copy(dataloader)

@@ -143,10 +143,9 @@ def test_cpu_distributed_launch_uses_gloo_and_device_less_ddp(
 def test_tools_are_mmaction2s_with_every_flag():
     """The tools run MMAction2's own scripts: same flags, e.g. the
     visualisation flags of tools/test.py."""
-    runners = dict(train=launch.TrainToolRunner, test=launch.ToolRunner)
     for name in launch.TOOLS:
         tool = launch.load_mmaction_tool(name)
-        assert tool.Runner is runners[name]
+        assert tool.Runner is tool.RUNNERS is launch._Runners
         assert 'mmaction' in tool.__file__
     result = run([sys.executable, 'tools/test.py', '--help'])
     assert_ok(result)

@@ -42,7 +42,7 @@ def test_setting_the_key_itself_or_an_unused_variable_passes():
 
 def test_hook_argument_typo_is_refused_with_the_closest_name():
     assert _refusal({'default_hooks.checkpoint.intervall': 1}) == (
-        "default_hooks.checkpoint.intervall: AtomicCheckpointHook takes no "
+        "default_hooks.checkpoint.intervall: CheckpointHook takes no "
         "argument 'intervall' (nor does Runner.save_checkpoint, which gets "
         "its other arguments); did you mean 'interval'?")
     assert _refusal({'custom_hooks.3.on_non_finit': 'skip'}) == (
