@@ -57,6 +57,8 @@ classes = {}
 for name in sys.argv[1:]:
     cfg = get_config(name)
     cfg.model.backbone.pretrained = None
+    if cfg.model.backbone.type == 'ResNetTSM':  # no torchvision weights
+        cfg.model.backbone.pretrained2d = False
     cfg.work_dir = str(root / name.split('/')[1])
     cfg.train_cfg.max_epochs = 1
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
