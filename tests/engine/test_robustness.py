@@ -575,3 +575,18 @@ def test_amp_on_cpu_is_a_clear_error_in_mim_train(synthetic_root, tmp_path):
             'CUDA-only) and this machine has none; train without --amp on '
             'CPU') in output(result)
     assert not list((tmp_path / 'work').glob('*.pth'))
+
+
+@pytest.mark.parametrize('head', ['SegmentHead', 'TSNHead'])
+def test_robust_runner_refuses_a_head_of_other_in_channels(head):
+    from mmaction.registry import MODELS
+
+    from mmblvnet.engine.robust_runner import check_head_channels
+    model = MODELS.build(dict(
+        type='Recognizer2D',
+        backbone=dict(type='bLResNet', depth=50, num_segments=4),
+        cls_head=dict(type=head, num_classes=5, in_channels=1024)))
+    with pytest.raises(ValueError, match=re.escape(
+            'model.cls_head.in_channels=1024 but the backbone bLResNet '
+            'outputs 2048 channels; set model.cls_head.in_channels=2048')):
+        check_head_channels(model)
