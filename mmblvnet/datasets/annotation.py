@@ -140,60 +140,52 @@ def read_rawframe_list(ann_file: str,
     return entries
 
 
-def _setting(dataset, key: str, default=None):
+def dataset_configs(dataset) -> Iterator[Mapping]:
+    """A data set config and the configs it wraps (``dataset``,
+    ``datasets``)."""
     if isinstance(dataset, Mapping):
-        return dataset.get(key, default)
-    return getattr(dataset, key, default)
+        yield dataset
+        yield from dataset_configs(dataset.get('dataset'))
+        for child in dataset.get('datasets') or []:
+            yield from dataset_configs(child)
 
 
-def _list_kind(dataset) -> Optional[str]:
-    """``'VideoDataset'``, ``'RawframeDataset'`` or None (another type)."""
-    from mmaction.datasets import RawframeDataset, VideoDataset
-
-    for kind in (VideoDataset, RawframeDataset):
-        if (isinstance(dataset, kind) or isinstance(dataset, Mapping)
-                and dataset.get('type') in (kind.__name__, kind)):
-            return kind.__name__
-    return None
-
-
-def read_dataset_list(dataset) -> Optional[List[Entry]]:
+def read_dataset_list(
+        dataset: Mapping) -> Optional[Tuple[str, List[Entry]]]:
     """Check and parse the list of a ``VideoDataset`` or
-    ``RawframeDataset``, as that data set reads it.
+    ``RawframeDataset`` config, as that data set reads it.
 
     Args:
-        dataset (BaseDataset | Mapping): A built data set or its config
-            (a config's ``ann_file`` is joined to its ``data_root`` as
-            MMEngine does when it builds the data set).
+        dataset (Mapping): The data set config (``ann_file`` is joined to
+            ``data_root`` as MMEngine does when it builds the data set).
 
     Returns:
-        list[Entry], optional: One entry per line; None for another type.
+        tuple, optional: The list's path and one :class:`Entry` per line;
+        None for another type.
 
     Raises:
         AnnotationError: Naming the file (and line) of a missing or empty
             list, a byte order mark, a blank or malformed line.
     """
-    kind = _list_kind(dataset)
-    if kind is None:
+    kind = dataset.get('type')
+    if kind not in ('VideoDataset', 'RawframeDataset'):
         return None
-    ann_file = str(_setting(dataset, 'ann_file', ''))
-    data_root = dataset.get('data_root') if isinstance(dataset,
-                                                       Mapping) else None
+    ann_file = str(dataset.get('ann_file', ''))
+    data_root = dataset.get('data_root')
     if data_root and not osp.isabs(ann_file) and '://' not in ann_file:
         ann_file = osp.join(data_root, ann_file)
     if '://' not in ann_file and not osp.isfile(ann_file):
         raise AnnotationError(
             f'{ann_file}: no such annotation list (ann_file of a {kind})')
-    multi_class = bool(_setting(dataset, 'multi_class', False))
+    multi_class = bool(dataset.get('multi_class', False))
     if kind == 'VideoDataset':
-        entries = read_video_list(ann_file, _setting(dataset, 'delimiter',
-                                                     ' '), multi_class)
+        entries = read_video_list(ann_file, dataset.get('delimiter', ' '),
+                                  multi_class)
     else:
         entries = read_rawframe_list(
-            ann_file, bool(_setting(dataset, 'with_offset', False)),
-            multi_class)
+            ann_file, bool(dataset.get('with_offset', False)), multi_class)
     require_entries(ann_file, entries)
-    return entries
+    return ann_file, entries
 
 
 def require_entries(ann_file: str, entries: Sequence[Entry]) -> None:

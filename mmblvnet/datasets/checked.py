@@ -1,26 +1,16 @@
 """A data-set wrapper whose unreadable samples are named errors.
 
 MMEngine's ``BaseDataset.__getitem__`` meets a pipeline that returns None
-in training by fetching a random other sample (up to ``max_refetch``
-times, with the worker's global NumPy generator, naming nothing) and then
-raises a bare ``Exception``; an error raised by a transform says neither
-which transform nor which file. :class:`CheckedDataset` (registered under
-its own name; ``RobustRunner`` wraps every data set it builds in it)
-leaves the wrapped data set, its list and its pipeline as they are and
-runs that pipeline itself, so that:
-
-* a sample that cannot be read (missing, empty, truncated or corrupt
-  file, frames too small to decode, a frame folder with fewer frames than
-  listed) raises :class:`BadSampleError` naming the file, its list line
-  (MMAction2's ``VideoDataset`` and ``RawframeDataset`` keep one sample per
-  line, so the line is ``sample_idx + 1``), the transform and the reason;
-  what the decoder prints to stderr is cut to a few lines;
-* with ``on_bad_sample='skip'``, training skips it with a logged warning
-  naming the file and loads another sample, drawn from the sample's own
-  random stream; a test set still raises;
-* a :class:`~.randomness.SeededIndex` draws the sample's random
-  augmentation from its own stream (exact resume with any number of
-  data-loader workers).
+in training by fetching random other samples (with the worker's global
+NumPy generator, naming nothing, then a bare ``Exception``), and a
+transform's error names neither transform nor file. ``CheckedDataset``
+(``RobustRunner`` wraps each data set it builds in it) runs the wrapped
+data set's own pipeline so that an unreadable sample raises
+:class:`BadSampleError` naming the file, its list line (MMAction2's
+``VideoDataset`` and ``RawframeDataset`` keep one sample per line: line =
+``sample_idx + 1``), the transform and the reason, or with
+``on_bad_sample='skip'`` is replaced in training, and a
+:class:`~.randomness.SeededIndex` seeds each sample's augmentation.
 """
 import logging
 import os.path as osp

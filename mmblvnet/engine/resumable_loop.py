@@ -16,27 +16,20 @@ augmentation draw other numbers after any resume.
   them after a resume; creating a data-loader iterator and validating do
   not move them, so a resumed run draws what the uninterrupted run draws.
 
-Data-loader workers seed themselves once when they start (MMEngine's
-``worker_init_fn``), so which worker loads a sample, and what it loaded
-before, would decide the sample's random augmentation. The sampler
-therefore yields each index as a
+Data-loader workers seed themselves once when they start, so the
+sampler yields each index as a
 :class:`~mmblvnet.datasets.randomness.SeededIndex` and
-:class:`~mmblvnet.datasets.CheckedDataset` (the wrapper ``RobustRunner``
-puts around every data set) draws each sample's augmentation from its own
-stream, seeded by (seed, epoch, index): a resumed run ends with the
-weights of the uninterrupted one, with any number of workers. A data set
-without it ignores the stream (a warning at a mid-epoch resume with
-workers says so);
-``ResumableSampler(seed_samples=False)`` keeps MMEngine's worker streams.
+:class:`~mmblvnet.datasets.CheckedDataset` draws each sample's
+augmentation from a stream seeded by (seed, epoch, index): a resumed run
+ends with the uninterrupted run's weights with any number of workers
+(``ResumableSampler(seed_samples=False)`` keeps the workers' streams).
 
-The hook also makes a run preemptible: on SIGTERM or SIGUSR1 the current
-iteration finishes, a checkpoint is written (``iter_<N>_on_request.pth``,
-atomically by ``AtomicCheckpointHook``), one line names it, and the
-process exits with status 128 + the signal number. In a distributed run
-the ranks agree after every iteration (an all-reduce of one number)
-whether any of them caught a signal, so all stop after the same
-iteration even when the signal reached one rank only. A second signal
-stops at once.
+On SIGTERM or SIGUSR1 the current iteration finishes, a checkpoint is
+written (``iter_<N>_on_request.pth``, by ``AtomicCheckpointHook``), one
+line names it and the process exits with status 128 + the signal. The
+ranks of a distributed run agree after every iteration whether any caught
+a signal (an all-reduce of one number), so all stop after the same
+iteration. A second signal stops at once.
 """
 import itertools
 import logging

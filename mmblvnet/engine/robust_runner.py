@@ -1,47 +1,26 @@
 """``RobustRunner``: MMEngine's runner with the robustness features on.
 
-A config selects it with ``runner_type = 'RobustRunner'``, the one line
-of ``configs/_base_/robust_runtime.py``. MMAction2's ``tools/train.py``
-and ``tools/test.py`` build the runner that ``runner_type`` names, so
-``mim train``/``mim test``, ``dist_train.sh``, ``slurm_train.sh`` and
-this repository's ``tools/train.py`` all get it. Compared with MMEngine's
-``Runner`` it:
-
-* checks the annotation list of each ``VideoDataset`` and
-  ``RawframeDataset`` config before the data set is built
-  (:func:`~mmblvnet.datasets.annotation.read_dataset_list`: errors naming
-  file and line);
-* wraps each data set it builds in :class:`~mmblvnet.datasets.
-  CheckedDataset` (unreadable samples named, ``robust_cfg.on_bad_sample=
-  'skip'`` skips them in training, each sample seeded for exact resume);
-* trains with :class:`~.ResumableEpochBasedTrainLoop` where the config
-  names ``EpochBasedTrainLoop`` (exact mid-epoch resume, a checkpoint on
-  SIGTERM/SIGUSR1) and saves with :class:`~.AtomicCheckpointHook` where it
-  names ``CheckpointHook`` (or none), keeping their arguments;
-* adds the hooks of :data:`CHECK_HOOKS` that ``custom_hooks`` does not
-  name already (a config may give one its own arguments);
-* checks that a bLResNet's neck or head reads its 2048 channels, and
-  verifies each local checkpoint it loads (:func:`~.checkpoint_integrity.
-  load_checked`, one extra read of the file) before MMEngine loads it;
-* holds the work dir's lock (:mod:`.work_dir_lock`) while it trains: a
-  second run into the same work dir stops with one line;
-* without CUDA, launches a distributed run with ``gloo`` and a
-  device-less DDP wrapper, and refuses AMP with the reason.
-
-The config's keys, types and data sets stay MMAction2's and MMEngine's
-own, so MMAction2's tools that read a config without building a runner
-(``check_videos``, ``clip_feature_extraction``) see the stock types.
+A config selects it with ``runner_type = 'RobustRunner'``, the line of
+``configs/_base_/robust_runtime.py``; MMAction2's ``tools/train.py`` and
+``tools/test.py`` (so ``mim train``/``mim test`` and the launch scripts)
+build the runner ``runner_type`` names. It keeps the config's stock types
+and, when it builds the run, checks each annotation list, wraps each data
+set in :class:`~mmblvnet.datasets.CheckedDataset`, substitutes
+:data:`ROBUST_TYPES`, adds :data:`CHECK_HOOKS`, verifies local checkpoint
+files, checks a bLResNet's neck or head width, holds the work dir's lock
+while it trains and, without CUDA, runs a distributed launch with gloo
+(docs/robustness.md lists each case with its test).
 """
 import copy
 import os.path as osp
-from typing import Iterator, Mapping
+from typing import Mapping
 
 import torch
 from mmaction.registry import RUNNERS
 from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 
-from ..datasets.annotation import read_dataset_list
+from ..datasets.annotation import dataset_configs, read_dataset_list
 from ..models.backbones.blresnet import bLResNet
 from .checkpoint_integrity import load_checked
 from .work_dir_lock import LOCK_NAME, WorkDirLockedError, lock_work_dir
@@ -89,15 +68,6 @@ def fit_to_machine(cfg: Config) -> Config:
     return cfg
 
 
-def _datasets(dataset) -> Iterator[Mapping]:
-    """A data set config and those it wraps."""
-    if isinstance(dataset, Mapping):
-        yield dataset
-        yield from _datasets(dataset.get('dataset'))
-        for child in dataset.get('datasets') or []:
-            yield from _datasets(child)
-
-
 def check_head_channels(model) -> None:
     """Raise if the first part reading a bLResNet's maps (the neck, else
     the head) declares other ``in_channels`` than the backbone's width."""
@@ -123,12 +93,9 @@ def _robust_type(cfg):
 
 @RUNNERS.register_module()
 class RobustRunner(Runner):
-    """MMEngine's ``Runner`` with the features of the module docstring.
-
-    Same arguments; the config's ``robust_cfg`` (default
-    ``dict(on_bad_sample='error', max_bad_in_a_row=20)``) gives the
-    arguments of :class:`~mmblvnet.datasets.CheckedDataset`.
-    """
+    """MMEngine's ``Runner`` with the features of the module docstring;
+    the config's ``robust_cfg`` (default :data:`ROBUST_CFG`) gives the
+    arguments of :class:`~mmblvnet.datasets.CheckedDataset`."""
 
     @classmethod
     def from_cfg(cls, cfg: Config) -> 'RobustRunner':
@@ -148,15 +115,15 @@ class RobustRunner(Runner):
 
         Replaces the static method of ``Runner`` for this runner's loops.
         """
-        if isinstance(dataloader, Mapping):
-            for dataset in _datasets(dataloader['dataset']):
-                read_dataset_list(dataset)
-        if (isinstance(dataloader, Mapping)
-                and dataloader['dataset'].get('type') != 'CheckedDataset'):
-            dataloader = copy.copy(dataloader)
-            dataloader['dataset'] = dict(
-                type='CheckedDataset', dataset=dataloader['dataset'],
-                **self.robust_cfg)
+        dataset = (dataloader.get('dataset')
+                   if isinstance(dataloader, Mapping) else None)
+        if isinstance(dataset, Mapping):
+            for inner in dataset_configs(dataset):
+                read_dataset_list(inner)
+            if dataset.get('type') != 'CheckedDataset':
+                dataloader = dict(dataloader, dataset=dict(
+                    type='CheckedDataset', dataset=dataset,
+                    **self.robust_cfg))
         return Runner.build_dataloader(dataloader, seed, diff_rank_seed)
 
     def build_train_loop(self, loop):

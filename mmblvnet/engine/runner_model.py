@@ -1,13 +1,11 @@
 """The model a hook works on, and its per-rank BatchNorm statistics.
 
-MMEngine wraps a distributed model with ``broadcast_buffers=False``, so
-each rank keeps its own running statistics until ``SyncBuffersHook``
-averages them at the end of the epoch; a checkpoint written by rank 0
-holds rank 0's only. A run resumed from a checkpoint saved in the middle
-of an epoch would start every rank from rank 0's statistics, and the
-average at the epoch's end would differ from the uninterrupted run's.
-:func:`gather_rank_buffers` (all ranks, before a save) and
-:func:`use_own_rank_buffers` (each rank, after a load) keep them apart.
+With MMEngine's ``broadcast_buffers=False`` each rank keeps its own
+running statistics until ``SyncBuffersHook`` averages them at the epoch's
+end, and rank 0 writes only its own: resumed mid-epoch, every rank would
+start from rank 0's. :func:`gather_rank_buffers` (all ranks, before a
+save) and :func:`use_own_rank_buffers` (each rank, after a load) keep
+them apart.
 """
 from typing import List, Optional
 

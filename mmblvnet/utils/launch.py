@@ -7,9 +7,8 @@ exactly MMAction2's (``--work-dir``, ``--resume``, ``--amp``,
 ``--cfg-options``, ``--launcher``, ``--dump``, ``--show``, ``--show-dir``,
 ``--interval``, ``--wait-time`` ...), and they build the runner the
 config names (``runner_type``: the shipped configs name
-:class:`~mmblvnet.engine.RobustRunner`, as under ``mim train``). A config
-without ``runner_type`` gets :class:`ToolRunner`. What the tools add to
-MMAction2's:
+:class:`~mmblvnet.engine.RobustRunner`, as under ``mim train``; without
+it MMEngine's ``Runner``). What the tools add to MMAction2's:
 
 * MMAction2's argument checks (``assert``) reported as user errors, and
   the merged config checked before anything is built
@@ -29,7 +28,6 @@ from typing import List, Optional, Sequence
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from ..engine.robust_runner import fit_to_machine
 from .cli import checkpoint_errors, run_main
 from .config_check import check_config
 
@@ -50,22 +48,11 @@ def _named_checkpoint_errors(runner_cls: type) -> type:
     return Named
 
 
-class ToolRunner(Runner):
-    """MMEngine's runner for a config without ``runner_type``, fitted to a
-    machine without CUDA (:func:`~mmblvnet.engine.robust_runner.
-    fit_to_machine`)."""
-
-    @classmethod
-    def from_cfg(cls, cfg: Config) -> 'ToolRunner':
-        return super().from_cfg(fit_to_machine(cfg))
-
-
 def build_runner(cfg: Config) -> Runner:
-    """Build the runner the config asks for (``runner_type``) or a
-    :class:`ToolRunner`; checkpoint loads fail naming the file."""
+    """Build the runner the config asks for (``runner_type``, default
+    MMEngine's ``Runner``); checkpoint loads fail naming the file."""
     from mmaction.registry import RUNNERS
-    runner_cls = (RUNNERS.get(cfg.runner_type) if 'runner_type' in cfg
-                  else ToolRunner)
+    runner_cls = RUNNERS.get(cfg.get('runner_type', 'Runner'))
     return _named_checkpoint_errors(runner_cls).from_cfg(cfg)
 
 

@@ -17,6 +17,7 @@ from helpers import data_options as few_clip_options
 from mmengine.config import Config
 
 from mmblvnet import quickstart
+from mmblvnet.engine.robust_runner import fit_to_machine
 from mmblvnet.utils import launch
 
 
@@ -135,7 +136,7 @@ def test_cpu_distributed_launch_uses_gloo_and_device_less_ddp(
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     cfg = Config.fromfile(str(DEMO))
     cfg.launcher = 'pytorch'
-    launch.fit_to_machine(cfg)
+    fit_to_machine(cfg)
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
     assert cfg.model_wrapper_cfg.device_ids is None
 
