@@ -1,13 +1,14 @@
 """bLVNet-TAM for MMAction2.
 
-Importing the package applies the process-wide changes listed in
-:mod:`.process_changes` (the stack workarounds of :mod:`.compat` among
-them) and registers ``bLResNet``, ``ResNetTAM``, ``TAMNeck`` and
-``SegmentHead`` into ``mmaction.registry.MODELS``, data sets with named
-errors under MMAction2's own names (``VideoDataset``, ``RawframeDataset``) into
-``mmaction.registry.DATASETS`` and the hooks of :mod:`.engine` into
-``mmaction.registry.HOOKS`` and the ImageNet bLResNet initializer of
-:mod:`.converters` into ``mmaction.registry.WEIGHT_INITIALIZERS``.
+Importing the package applies the stack fixes listed in
+:mod:`.process_changes` (nothing else that code unaware of mmblvnet can
+see) and registers new types under their own names: ``bLResNet``,
+``ResNetTAM``, ``TAMNeck`` and ``SegmentHead`` into
+``mmaction.registry.MODELS``, ``CheckedDataset`` and the torchcodec
+transforms, the runner ``RobustRunner`` with its hooks and loop
+(:mod:`.engine`) and the ImageNet bLResNet initializer of
+:mod:`.converters`. A config switches the runtime features on with
+``configs/_base_/robust_runtime.py``.
 """
 from . import process_changes
 

@@ -20,6 +20,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import save_checkpoint
 
 from mmblvnet import quickstart
+from mmblvnet.datasets.annotation import read_dataset_list
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / quickstart.DEMO_CONFIG
@@ -64,12 +65,16 @@ def random_model_files(root: Path, config_text: str, clip_shape,
     return config, model.eval()
 
 
-def video_dataset(ann_file, root, **kwargs):
-    """A ``VideoDataset`` (mmblvnet's checked one) of 8-frame samples."""
-    return DATASETS.build(
-        dict(type='VideoDataset', ann_file=str(ann_file),
-             data_prefix=dict(video=str(root)), pipeline=PIPELINE,
-             **kwargs))
+def video_dataset(ann_file, root, test_mode=False, **kwargs):
+    """MMAction2's ``VideoDataset`` of 8-frame samples (its list checked
+    first), in mmblvnet's ``CheckedDataset`` (``kwargs``: its
+    arguments)."""
+    dataset = dict(type='VideoDataset', ann_file=str(ann_file),
+                   data_prefix=dict(video=str(root)), pipeline=PIPELINE,
+                   test_mode=test_mode)
+    read_dataset_list(dataset)
+    return DATASETS.build(dict(type='CheckedDataset', dataset=dataset,
+                               **kwargs))
 
 
 def write_list(root, split, path, lines=None, extra=()):
@@ -82,7 +87,8 @@ def write_list(root, split, path, lines=None, extra=()):
 
 def tiny_config(root, work_dir, epochs=1, train_list=None, test_list=None,
                 validate=False, size=32):
-    """The demo config on a few clips of ``root``, for ``Runner.from_cfg``.
+    """The demo config on a few clips of ``root``, for
+    ``RobustRunner.from_cfg``.
 
     Args:
         root (Path): The synthetic data set.

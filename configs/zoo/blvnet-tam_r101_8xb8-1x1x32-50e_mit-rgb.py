@@ -5,6 +5,8 @@ _base_ = [
     '../_base_/models/blvnet_tam_r50.py',
     '../_base_/schedules/sgd_cosine_50e.py',
     '../_base_/datasets/mit_videos.py',
+    # Delete this line for MMAction2's stock runtime:
+    '../_base_/robust_runtime.py',
 ]
 
 num_segments = 32
@@ -44,6 +46,4 @@ train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 
-# Atomic writes: a kill while saving never loses a checkpoint.
-default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook', interval=1,
-                                     max_keep_ckpts=3))
+default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=3))

@@ -40,7 +40,7 @@ from ..datasets.sampling import (
     model_num_segments,
     type_name,
 )
-from ..engine.checkpoint_integrity import CheckpointFileError
+from ..engine.checkpoint_integrity import CheckpointFileError, load_checked
 from ..engine.strict_load_hook import fitting_state_dict
 from ..utils.cli import checkpoint_errors
 
@@ -186,8 +186,10 @@ def load_checked_checkpoint(model: nn.Module, path: str) -> None:
             with the file.
     """
     with checkpoint_errors(path):
-        checkpoint = CheckpointLoader.load_checkpoint(path,
-                                                      map_location='cpu')
+        checkpoint = (load_checked(path, map_location='cpu')
+                      if '://' not in str(path) else
+                      CheckpointLoader.load_checkpoint(path,
+                                                       map_location='cpu'))
         if not isinstance(checkpoint, dict):
             raise CheckpointFileError(
                 path, f'holds a {type(checkpoint).__name__}, not a '

@@ -1,15 +1,25 @@
-"""Annotation lists read line by line, every error naming file and line.
+"""Annotation lists checked line by line, every error naming file and line.
 
 MMAction2's ``VideoDataset`` and ``RawframeDataset`` parse their lists
-with bare ``int()`` / ``assert``; a malformed line fails with no file or
-line number, a blank line becomes a sample whose path is the data
-folder itself, an empty list fails in MMEngine with ``need at least one
-array to concatenate`` and a UTF-8 byte order mark (as some Windows
-editors write) becomes part of the first path. The parsers here read the
-same formats, skip blank lines and the byte order mark, and raise
-:class:`AnnotationError` naming ``file, line N`` and the expected format.
+with bare ``int()`` / ``assert``: a malformed line fails with no file or
+line number, a blank line becomes a sample whose path is the data folder
+itself, an empty list fails in MMEngine with ``need at least one array to
+concatenate`` and a UTF-8 byte order mark (as some Windows editors write)
+becomes part of the first path. :func:`check_annotation_list` reads a
+list exactly as those data sets split it and raises
+:class:`AnnotationError` naming ``file, line N`` and the expected format;
+``RobustRunner`` runs it on every list before a data set is built.
 """
-from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
+import os.path as osp
+from typing import (
+    Iterator,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 import numpy as np
 from mmengine.fileio import list_from_file
@@ -51,13 +61,19 @@ _BYTE_ORDER_MARK = '\ufeff'
 
 def _lines(ann_file: str,
            delimiter: Optional[str]) -> Iterator[Tuple[int, str, List[str]]]:
-    """``(line number, text, fields)`` of every non-blank line (a byte
-    order mark at the start of the file is dropped)."""
+    """``(line number, text, fields)`` of every line, split as MMAction2's
+    data sets split it (each line is one sample there)."""
     for number, text in enumerate(list_from_file(ann_file), 1):
-        if number == 1:
-            text = text.lstrip(_BYTE_ORDER_MARK)
-        if text.strip():
-            yield number, text, text.strip().split(delimiter)
+        if number == 1 and text.startswith(_BYTE_ORDER_MARK):
+            raise AnnotationError(
+                f'{ann_file}, line 1: the file starts with a UTF-8 byte '
+                "order mark, which MMAction2 reads as part of the first "
+                'path; save the list as UTF-8 without it')
+        if not text.strip():
+            raise AnnotationError(
+                f'{ann_file}, line {number}: blank line (MMAction2 reads it '
+                'as a sample whose path is the data folder); remove it')
+        yield number, text, text.strip().split(delimiter)
 
 
 def read_video_list(ann_file: str,
@@ -67,17 +83,16 @@ def read_video_list(ann_file: str,
 
     Args:
         ann_file (str): The annotation file.
-        delimiter (str): Field separator; ``' '`` splits on any run of
-            white space. Defaults to ``' '``.
+        delimiter (str): Field separator, as MMAction2 splits: ``' '``
+            is one space. Defaults to ``' '``.
         multi_class (bool): Whether a line may carry several labels.
 
     Returns:
-        list[Entry]: One entry per non-blank line, in file order.
+        list[Entry]: One entry per line, in file order.
     """
     expected = '<video> <label>' + (' [<label> ...]' if multi_class else '')
     entries = []
-    for line, text, fields in _lines(ann_file, None if delimiter == ' '
-                                     else delimiter):
+    for line, text, fields in _lines(ann_file, delimiter):
         labels = _integers(fields[1:], 'label', ann_file, line, text,
                            expected)
         if len(labels) > 1 and not multi_class:
@@ -99,7 +114,7 @@ def read_rawframe_list(ann_file: str,
         multi_class (bool): Whether a line may carry several labels.
 
     Returns:
-        list[Entry]: One entry per non-blank line; ``fields`` holds the
+        list[Entry]: One entry per line; ``fields`` holds the
         folder, then the offset (if any) and the frame count as text.
     """
     counts = 2 if with_offset else 1
@@ -123,6 +138,54 @@ def read_rawframe_list(ann_file: str,
                         expected)
         entries.append(Entry(line, tuple(fields[:1 + counts]), labels))
     return entries
+
+
+def dataset_configs(dataset) -> Iterator[Mapping]:
+    """A data set config and the configs it wraps (``dataset``,
+    ``datasets``)."""
+    if isinstance(dataset, Mapping):
+        yield dataset
+        yield from dataset_configs(dataset.get('dataset'))
+        for child in dataset.get('datasets') or []:
+            yield from dataset_configs(child)
+
+
+def read_dataset_list(
+        dataset: Mapping) -> Optional[Tuple[str, List[Entry]]]:
+    """Check and parse the list of a ``VideoDataset`` or
+    ``RawframeDataset`` config, as that data set reads it.
+
+    Args:
+        dataset (Mapping): The data set config (``ann_file`` is joined to
+            ``data_root`` as MMEngine does when it builds the data set).
+
+    Returns:
+        tuple, optional: The list's path and one :class:`Entry` per line;
+        None for another type.
+
+    Raises:
+        AnnotationError: Naming the file (and line) of a missing or empty
+            list, a byte order mark, a blank or malformed line.
+    """
+    kind = dataset.get('type')
+    if kind not in ('VideoDataset', 'RawframeDataset'):
+        return None
+    ann_file = str(dataset.get('ann_file', ''))
+    data_root = dataset.get('data_root')
+    if data_root and not osp.isabs(ann_file) and '://' not in ann_file:
+        ann_file = osp.join(data_root, ann_file)
+    if '://' not in ann_file and not osp.isfile(ann_file):
+        raise AnnotationError(
+            f'{ann_file}: no such annotation list (ann_file of a {kind})')
+    multi_class = bool(dataset.get('multi_class', False))
+    if kind == 'VideoDataset':
+        entries = read_video_list(ann_file, dataset.get('delimiter', ' '),
+                                  multi_class)
+    else:
+        entries = read_rawframe_list(
+            ann_file, bool(dataset.get('with_offset', False)), multi_class)
+    require_entries(ann_file, entries)
+    return ann_file, entries
 
 
 def require_entries(ann_file: str, entries: Sequence[Entry]) -> None:

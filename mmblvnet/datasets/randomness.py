@@ -13,9 +13,10 @@ depends on which worker loads it and on what that worker loaded before:
 a run resumed in the middle of an epoch, or one with another number of
 workers, augments differently. A :class:`SeededIndex` (an ``int`` that
 also holds the seed and the epoch, yielded by
-:class:`~mmblvnet.engine.ResumableSampler`) lets the data set draw each
+:class:`~mmblvnet.engine.ResumableSampler`) lets a data set draw each
 sample's randomness from a stream of its own, seeded by (seed, epoch,
-index) alone (:func:`sample_randomness`).
+index) alone (:func:`sample_randomness`; :class:`~.checked.CheckedDataset`
+enters it around each sample).
 """
 import random
 from contextlib import contextmanager, nullcontext

@@ -1,8 +1,9 @@
-"""Hooks: fail fast on config, data and checkpoint problems, stop on a
-non-finite loss, save checkpoints that a kill cannot corrupt and keep a
-CPU run's resident memory near its live tensors; a training loop that
-resumes exactly mid-epoch and saves on SIGTERM; every
-local checkpoint MMEngine loads is verified (:mod:`.checkpoint_integrity`).
+"""Runtime extension points, all switched on by a config:
+``RobustRunner`` (``runner_type``) and the hooks and loop it adds, which
+fail fast on config, data and checkpoint problems, stop on a non-finite
+loss, save checkpoints that a kill cannot corrupt, resume exactly
+mid-epoch and save on SIGTERM; ``LeanMallocHook`` keeps a CPU run's
+resident memory near its live tensors.
 """
 from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .checkpoint_integrity import (
@@ -19,6 +20,7 @@ from .resumable_loop import (
     ResumableSampler,
     ResumeStateHook,
 )
+from .robust_runner import RobustRunner
 from .strict_load_hook import StrictLoadHook
 
 __all__ = [
@@ -26,5 +28,5 @@ __all__ = [
     'load_checked', 'LabelRangeCheckHook', 'LeanMallocHook',
     'NonFiniteLossHook', 'NumSegmentsCheckHook',
     'ResumableEpochBasedTrainLoop', 'ResumableSampler', 'ResumeStateHook',
-    'StrictLoadHook'
+    'RobustRunner', 'StrictLoadHook'
 ]

@@ -27,6 +27,11 @@ from .owned_files import (
     refusal,
     step_checkpoints,
 )
+from .runner_model import (
+    gather_rank_buffers,
+    runner_model,
+    use_own_rank_buffers,
+)
 
 # The name of a checkpoint saved on request (a preemption signal), outside
 # the interval and the max_keep_ckpts rotation.
@@ -60,7 +65,9 @@ class AtomicCheckpointHook(CheckpointHook):
 
     So after a ``kill -9`` at any moment, ``--resume`` continues from the
     last complete checkpoint, and an edited checkpoint cannot make a run
-    delete other files.
+    delete other files. In a distributed run a checkpoint also holds every
+    rank's BatchNorm statistics, and each rank resumes its own
+    (:mod:`.runner_model`).
     """
 
     def __init__(self,
@@ -212,8 +219,12 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def _write(self, runner, filename: str, meta: dict,
                by_epoch: bool) -> str:
-        """Save ``filename`` in ``out_dir``, then point ``last_checkpoint``
-        at it; returns its path."""
+        """Save ``filename`` in ``out_dir`` (with every rank's BatchNorm
+        statistics in ``meta.rank_buffers`` in a distributed run), then
+        point ``last_checkpoint`` at it; returns its path."""
+        rank_buffers = gather_rank_buffers(runner_model(runner))
+        if rank_buffers is not None:
+            meta = dict(meta, rank_buffers=rank_buffers)
         self.last_ckpt = self.file_backend.join_path(self.out_dir, filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
         runner.save_checkpoint(
@@ -269,6 +280,10 @@ class AtomicCheckpointHook(CheckpointHook):
         """
         return self._write(runner, ON_REQUEST_TMPL.format(runner.iter + 1),
                            {}, by_epoch=False)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Each rank resumes its own BatchNorm statistics."""
+        use_own_rank_buffers(runner_model(runner), checkpoint)
 
     def after_val_epoch(self, runner, metrics: dict) -> None:
         """MMEngine's best-score save, deleting the old best file last."""

@@ -8,12 +8,10 @@ or non-dict file fails with a bare ``EOFError`` or ``AttributeError``.
 
 :func:`load_checked` reads a local checkpoint, verifies it and returns
 it; it raises :class:`CheckpointFileError` (a ``ValueError``) whose
-message starts with the file and gives the reason. Importing this module
-registers it as MMEngine's loader of local paths
-(``CheckpointLoader.register_scheme``), so every MMEngine load of a local
-file goes through it: ``load_from``, ``--resume``, ``init_cfg=dict(
-type='Pretrained')``, ``mmaction.apis.init_recognizer`` and
-``CheckpointLoader.load_checkpoint``.
+message starts with the file and gives the reason. ``RobustRunner`` runs
+it on every local file it loads (``load_from``, ``--resume``,
+``tools/test.py``); the converter, the export and the demo call it too.
+MMEngine's own loaders stay as they are.
 """
 import os
 import os.path as osp
@@ -22,7 +20,6 @@ import zipfile
 from typing import Any, List, Mapping, Optional
 
 import torch
-from mmengine.runner import CheckpointLoader
 
 _SHOWN = 5
 
@@ -207,19 +204,3 @@ def load_checked(path: str,
             f'{type(state_dict).__name__}, not a dict of tensors')
     check_state_dict(state_dict, path)
     return checkpoint
-
-
-def load_from_checked_local(filename: str, map_location=None) -> dict:
-    """MMEngine's loader of local paths, with :func:`load_checked`'s
-    checks (MMEngine logs the text after ``load_from_`` as the backend)."""
-    return load_checked(filename, map_location)
-
-
-def register_checked_local_loader() -> None:
-    """Make :func:`load_checked` MMEngine's loader of local paths.
-
-    The empty prefix is MMEngine's fallback for every path no other scheme
-    (``http://``, ``s3://`` ...) claims.
-    """
-    CheckpointLoader.register_scheme(
-        prefixes='', loader=load_from_checked_local, force=True)

@@ -16,26 +16,20 @@ augmentation draw other numbers after any resume.
   them after a resume; creating a data-loader iterator and validating do
   not move them, so a resumed run draws what the uninterrupted run draws.
 
-Data-loader workers seed themselves once when they start (MMEngine's
-``worker_init_fn``), so which worker loads a sample, and what it loaded
-before, would decide the sample's random augmentation. The sampler
-therefore yields each index as a
-:class:`~mmblvnet.datasets.randomness.SeededIndex` and mmblvnet's data
-sets (MMAction2's ``VideoDataset`` and ``RawframeDataset`` names) draw
-each sample's augmentation from its own stream, seeded by (seed, epoch,
-index): a resumed run ends with the weights of the uninterrupted one,
-with any number of workers. A data set of another type ignores the
-stream (a warning at a mid-epoch resume with workers says so);
-``ResumableSampler(seed_samples=False)`` keeps MMEngine's worker streams.
+Data-loader workers seed themselves once when they start, so the
+sampler yields each index as a
+:class:`~mmblvnet.datasets.randomness.SeededIndex` and
+:class:`~mmblvnet.datasets.CheckedDataset` draws each sample's
+augmentation from a stream seeded by (seed, epoch, index): a resumed run
+ends with the uninterrupted run's weights with any number of workers
+(``ResumableSampler(seed_samples=False)`` keeps the workers' streams).
 
-The hook also makes a run preemptible: on SIGTERM or SIGUSR1 the current
-iteration finishes, a checkpoint is written (``iter_<N>_on_request.pth``,
-atomically by ``AtomicCheckpointHook``), one line names it, and the
-process exits with status 128 + the signal number. In a distributed run
-the ranks agree after every iteration (an all-reduce of one number)
-whether any of them caught a signal, so all stop after the same
-iteration even when the signal reached one rank only. A second signal
-stops at once.
+On SIGTERM or SIGUSR1 the current iteration finishes, a checkpoint is
+written (``iter_<N>_on_request.pth``, by ``AtomicCheckpointHook``), one
+line names it and the process exits with status 128 + the signal. The
+ranks of a distributed run agree after every iteration whether any caught
+a signal (an all-reduce of one number), so all stop after the same
+iteration. A second signal stops at once.
 """
 import itertools
 import logging
@@ -44,7 +38,7 @@ from typing import Dict, Iterator, Optional, Sized, Union
 
 import torch
 from mmaction.registry import DATA_SAMPLERS, HOOKS, LOOPS
-from mmengine.dist import all_reduce, is_distributed
+from mmengine.dist import all_reduce, barrier, is_distributed
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop
@@ -165,6 +159,8 @@ class ResumeStateHook(Hook):
         if writers:
             path = writers[0].save_on_request(runner)
             where = f'saved {path}; --resume continues from it'
+        if is_distributed():  # no rank ends before rank 0 has saved
+            barrier()
         batches = len(runner.train_loop.dataloader)
         print_log(
             f'Stopped by {name} after iteration {runner.iter + 1} (epoch '

@@ -5,23 +5,17 @@ The tools run MMAction2's ``tools/train.py`` / ``tools/test.py`` from the
 installed package (``mmaction/.mim/tools``), so their arguments are
 exactly MMAction2's (``--work-dir``, ``--resume``, ``--amp``,
 ``--cfg-options``, ``--launcher``, ``--dump``, ``--show``, ``--show-dir``,
-``--interval``, ``--wait-time`` ...). Importing :mod:`mmblvnet` first
-applies the stack workarounds (the DRN stub, the ``weights_only``
-allow-list of runner checkpoints). The runner they build is
-:class:`ToolRunner`, which adds:
+``--interval``, ``--wait-time`` ...), and they build the runner the
+config names (``runner_type``: the shipped configs name
+:class:`~mmblvnet.engine.RobustRunner`, as under ``mim train``; without
+it MMEngine's ``Runner``). What the tools add to MMAction2's:
 
-* a distributed launch without CUDA: ``gloo`` and a device-less DDP
-  wrapper (MMAction2's configs ask for ``nccl``);
-* ``--amp`` without CUDA refused with the reason;
+* MMAction2's argument checks (``assert``) reported as user errors, and
+  the merged config checked before anything is built
+  (:func:`~mmblvnet.utils.config_check.check_config`);
 * any failure to load or resume a checkpoint as one error naming the file
-  (:func:`~mmblvnet.utils.cli.checkpoint_errors`).
-
-Training takes the work dir's lock (:mod:`.work_dir_lock`): a second run
-into the same work dir is refused.
-
-MMAction2's argument checks (``assert``) are reported as user errors too,
-and the merged config is checked before anything is built
-(:func:`~mmblvnet.utils.config_check.check_config`).
+  (:func:`~mmblvnet.utils.cli.checkpoint_errors`), and every user error
+  as one ``error:`` line (:func:`~mmblvnet.utils.cli.run_main`).
 """
 import copy
 import functools
@@ -31,93 +25,35 @@ import sys
 from types import ModuleType
 from typing import List, Optional, Sequence
 
-import torch
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 from .cli import checkpoint_errors, run_main
 from .config_check import check_config
-from .work_dir_lock import LOCK_NAME, lock_work_dir
 
 TOOLS = ('train', 'test')
 
 
-def _use_gloo_without_cuda(cfg: Config) -> None:
-    """Use gloo and a device-less DDP wrapper when CUDA is absent."""
-    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
-        return
-    env_cfg = cfg.setdefault('env_cfg', ConfigDict())
-    env_cfg.setdefault('dist_cfg', ConfigDict())['backend'] = 'gloo'
-    if cfg.get('model_wrapper_cfg') is None:
-        cfg.model_wrapper_cfg = dict(
-            type='MMDistributedDataParallel', device_ids=None,
-            broadcast_buffers=False)
+def _named_checkpoint_errors(runner_cls: type) -> type:
+    """A subclass of ``runner_cls`` whose checkpoint loads fail with one
+    error naming the file."""
 
+    class Named(runner_cls):
 
-def _check_amp(cfg: Config) -> None:
-    wrapper = (cfg.get('optim_wrapper') or {}).get('type')
-    if wrapper == 'AmpOptimWrapper' and not torch.cuda.is_available():
-        raise ValueError(
-            '--amp needs CUDA (MMEngine\'s AmpOptimWrapper is CUDA-only) and '
-            'this machine has none; train without --amp on CPU')
+        def load_checkpoint(self, filename: str, *args, **kwargs):
+            with checkpoint_errors(filename):
+                return super().load_checkpoint(filename, *args, **kwargs)
 
-
-def fit_to_machine(cfg: Config) -> Config:
-    """Adapt a merged config to a machine without CUDA (in place).
-
-    Args:
-        cfg (Config): The config with the tool's arguments merged.
-
-    Returns:
-        Config: ``cfg``.
-
-    Raises:
-        ValueError: If it asks for AMP and CUDA is absent.
-    """
-    _check_amp(cfg)
-    _use_gloo_without_cuda(cfg)
-    return cfg
-
-
-class ToolRunner(Runner):
-    """MMEngine's runner as the tools use it (see the module docstring)."""
-
-    @classmethod
-    def from_cfg(cls, cfg: Config) -> 'ToolRunner':
-        return super().from_cfg(fit_to_machine(cfg))
-
-    def load_checkpoint(self, filename: str, *args, **kwargs):
-        with checkpoint_errors(filename):
-            return super().load_checkpoint(filename, *args, **kwargs)
-
-    def resume(self, filename: str, *args, **kwargs):
-        with checkpoint_errors(filename):
-            return super().resume(filename, *args, **kwargs)
-
-
-class TrainToolRunner(ToolRunner):
-    """:class:`ToolRunner` holding its work dir's lock from before it
-    writes there until the process ends."""
-
-    @classmethod
-    def from_cfg(cls, cfg: Config) -> 'TrainToolRunner':
-        stale = lock_work_dir(cfg.work_dir)
-        runner = super().from_cfg(cfg)
-        if stale:
-            runner.logger.warning(
-                f'{osp.join(cfg.work_dir, LOCK_NAME)}: the run that held '
-                f'this work dir ({stale}) did not end cleanly (killed?); '
-                'its lock is taken over')
-        return runner
+    Named.__name__ = Named.__qualname__ = runner_cls.__name__
+    return Named
 
 
 def build_runner(cfg: Config) -> Runner:
-    """Build the runner the config asks for (``runner_type``) or a
-    :class:`ToolRunner`."""
-    if 'runner_type' not in cfg:
-        return ToolRunner.from_cfg(cfg)
+    """Build the runner the config asks for (``runner_type``, default
+    MMEngine's ``Runner``); checkpoint loads fail naming the file."""
     from mmaction.registry import RUNNERS
-    return RUNNERS.build(fit_to_machine(cfg))
+    runner_cls = RUNNERS.get(cfg.get('runner_type', 'Runner'))
+    return _named_checkpoint_errors(runner_cls).from_cfg(cfg)
 
 
 def mmaction_tool_path(name: str) -> str:
@@ -149,15 +85,23 @@ def _checked_merge(merge_args, training: bool):
     return checked
 
 
+class _Runners:
+    """What MMAction2's tools call as ``Runner.from_cfg(cfg)`` and
+    ``RUNNERS.build(cfg)``: :func:`build_runner`."""
+
+    from_cfg = build = staticmethod(build_runner)
+
+
 def load_mmaction_tool(name: str) -> ModuleType:
-    """MMAction2's tool as a module that builds :class:`ToolRunner`."""
+    """MMAction2's tool as a module that builds its runner with
+    :func:`build_runner`."""
     import mmblvnet  # noqa: F401  (workarounds and registration first)
     path = mmaction_tool_path(name)
     spec = importlib.util.spec_from_file_location(f'mmaction_tools_{name}',
                                                   path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.Runner = TrainToolRunner if name == 'train' else ToolRunner
+    module.Runner = module.RUNNERS = _Runners
     module.merge_args = _checked_merge(module.merge_args, name == 'train')
     return module
 

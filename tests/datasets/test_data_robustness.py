@@ -1,4 +1,4 @@
-"""Issue 17, data rows: damaged and odd lists and videos, one named error.
+"""The data rows of docs/robustness.md: damaged and odd lists and videos.
 
 Each test writes the file it is about (an unlabelled list, an empty one, a
 list saved with a byte order mark, a valid 2x2 px video, a text file named
@@ -10,10 +10,10 @@ import re
 import numpy as np
 import pytest
 from helpers import tiny_config, video_dataset, write_list
-from mmengine.runner import Runner
 
 from mmblvnet.datasets import AnnotationError, BadSampleError
 from mmblvnet.datasets.synthetic import write_video
+from mmblvnet.engine import RobustRunner
 
 
 def unlabelled(root, path, lines=2):
@@ -28,7 +28,7 @@ def test_unlabelled_test_list_is_refused_naming_list_and_lines(
     test_list = unlabelled(synthetic_root, tmp_path / 'val.txt')
     cfg = tiny_config(synthetic_root, tmp_path / 'work', test_list=test_list)
     with pytest.raises(AnnotationError) as error:
-        Runner.from_cfg(cfg).test()
+        RobustRunner.from_cfg(cfg).test()
     message = str(error.value)
     assert message.startswith(f'{test_list}: line(s) 1, 2 have no label')
     assert ('--cfg-options test_evaluator.type=DumpResults '
@@ -42,27 +42,35 @@ def test_unlabelled_list_runs_inference_without_metrics_when_dumping(
     predictions = tmp_path / 'preds.pkl'
     cfg.test_evaluator = dict(type='DumpResults',
                               out_file_path=str(predictions))
-    metrics = Runner.from_cfg(cfg).test()
+    metrics = RobustRunner.from_cfg(cfg).test()
     assert metrics == {}
     assert predictions.stat().st_size > 0
 
 
 def test_empty_list_is_an_error_naming_the_file(synthetic_root, tmp_path):
     ann_file = tmp_path / 'empty.txt'
-    ann_file.write_text('\n  \n')
+    ann_file.write_text('')
     with pytest.raises(AnnotationError, match=re.escape(
             f'{ann_file}: the list is empty')):
         video_dataset(ann_file, synthetic_root / 'videos')
 
 
-def test_byte_order_mark_at_the_start_of_a_list_is_ignored(synthetic_root,
-                                                         tmp_path):
+def test_blank_line_is_an_error_naming_it(synthetic_root, tmp_path):
+    ann_file = write_list(synthetic_root, 'train', tmp_path / 'list.txt', 2,
+                          extra=['', 'train/00003.mp4 1'])
+    with pytest.raises(AnnotationError, match=re.escape(
+            f'{ann_file}, line 3: blank line')):
+        video_dataset(ann_file, synthetic_root / 'videos')
+
+
+def test_byte_order_mark_at_the_start_of_a_list_is_named(synthetic_root,
+                                                        tmp_path):
     ann_file = write_list(synthetic_root, 'train', tmp_path / 'list.txt', 2)
     ann_file.write_text('\ufeff' + ann_file.read_text(), encoding='utf-8')
-    dataset = video_dataset(ann_file, synthetic_root / 'videos')
-    first = dataset.get_data_info(0)['filename']
-    assert first == f"{synthetic_root / 'videos'}/train/00000.mp4"
-    assert dataset[0]['inputs'].shape == (8, 3, 32, 32)
+    with pytest.raises(AnnotationError, match=re.escape(
+            f'{ann_file}, line 1: the file starts with a UTF-8 byte order '
+            'mark')):
+        video_dataset(ann_file, synthetic_root / 'videos')
 
 
 def test_valid_2x2_video_is_named_too_small_not_corrupt(tmp_path):

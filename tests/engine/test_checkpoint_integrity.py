@@ -1,9 +1,9 @@
-"""Issue 17: damaged, empty and NaN checkpoints are refused on every path.
+"""Damaged, empty and NaN checkpoints are refused on every path of ours.
 
 Each file is written here and damaged for real (bytes changed in the
 middle, cut in half, emptied, NaN written into a weight); each load path
-(MMEngine's runner, ``init_cfg`` Pretrained, the demo, the ONNX export and
-the converter) must raise ``CheckpointFileError`` naming the file, or
+(``RobustRunner``, the demo, the ONNX export and the converter) must
+raise ``CheckpointFileError`` naming the file, or
 print one ``error: FILE: reason`` line and exit 1, writing nothing.
 """
 import os
@@ -14,14 +14,15 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import DEMO, load_tool, tiny_config
-from mmengine.model import initialize
-from mmengine.runner import CheckpointLoader, Runner, load_checkpoint
 
 from mmblvnet.apis.export import relative_diff, worst_relative_diff
 from mmblvnet.apis.recognize import load_checked_checkpoint
-from mmblvnet.engine import CheckpointFileError, check_state_dict, load_checked
-from mmblvnet.engine.checkpoint_integrity import load_from_checked_local
-from mmblvnet.models import bLResNet
+from mmblvnet.engine import (
+    CheckpointFileError,
+    RobustRunner,
+    check_state_dict,
+    load_checked,
+)
 
 
 def linear_weights(value=None):
@@ -120,31 +121,6 @@ def test_long_lists_of_tensors_are_shortened():
         check_state_dict(state, 'model.pth')
 
 
-def test_mmengine_loads_local_files_through_the_check():
-    # Fails loudly if MMEngine stops dispatching local paths through
-    # CheckpointLoader.register_scheme (the extension point used).
-    for path in ('epoch_1.pth', '/abs/epoch_1.pth', '~/w.pth'):
-        assert CheckpointLoader._get_checkpoint_loader(
-            path) is load_from_checked_local
-
-
-def test_mmengine_load_checkpoint_and_pretrained_init_refuse(files):
-    model = torch.nn.Linear(256, 256)
-    for kind in ('damaged', 'nan'):
-        with pytest.raises(CheckpointFileError, match=reason(kind)):
-            load_checkpoint(model, str(files[kind]))
-        with pytest.raises(CheckpointFileError, match=reason(kind)):
-            initialize(model, dict(type='Pretrained',
-                                   checkpoint=str(files[kind])))
-
-
-def test_blresnet_pretrained_init_refuses_a_nan_file(files):
-    backbone = bLResNet(50, num_segments=2, init_cfg=dict(
-        type='Pretrained', checkpoint=str(files['nan'])))
-    with pytest.raises(CheckpointFileError, match=reason('nan')):
-        backbone.init_weights()
-
-
 def test_demo_load_refuses_damaged_files(files):
     for kind in ('damaged', 'empty', 'tensor', 'nan'):
         with pytest.raises(CheckpointFileError, match=reason(kind)):
@@ -157,13 +133,13 @@ def test_runner_test_and_resume_refuse_a_damaged_checkpoint(
     cfg = tiny_config(synthetic_root, tmp_path / 'work')
     cfg.load_from = str(files['damaged'])
     cfg.resume = True
-    runner = Runner.from_cfg(cfg)
+    runner = RobustRunner.from_cfg(cfg)
     with pytest.raises(CheckpointFileError, match=reason('damaged')):
         runner.load_or_resume()
     cfg.resume = False
     cfg.load_from = str(files['nan'])
     with pytest.raises(CheckpointFileError, match=reason('nan')):
-        Runner.from_cfg(cfg).test()
+        RobustRunner.from_cfg(cfg).test()
 
 
 def test_demo_command_prints_one_error_line(files, tmp_path, capsys):

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import tiny_config
-from mmengine.runner import Runner
 
-from mmblvnet.engine import AtomicCheckpointHook
+from mmblvnet.engine import AtomicCheckpointHook, RobustRunner
 from mmblvnet.engine.atomic_io import remove_stale_parts
 from mmblvnet.engine.owned_files import (
     OwnedRemoval,
@@ -47,7 +46,7 @@ def edit_runtime_info(path, **info):
 def first_epoch(synthetic_root, tmp_path_factory):
     """``epoch_1.pth`` of a one-epoch run (its message hub to edit)."""
     work = tmp_path_factory.mktemp('first_epoch')
-    Runner.from_cfg(tiny_config(synthetic_root, work)).train()
+    RobustRunner.from_cfg(tiny_config(synthetic_root, work)).train()
     return work / 'epoch_1.pth'
 
 
@@ -55,7 +54,7 @@ def resuming_runner(root, work, checkpoint, **kwargs):
     cfg = tiny_config(root, work, epochs=2, **kwargs)
     cfg.load_from = str(checkpoint)
     cfg.resume = True
-    return Runner.from_cfg(cfg)
+    return RobustRunner.from_cfg(cfg)
 
 
 def log_of(runner):
@@ -164,7 +163,7 @@ def test_part_files_of_a_user_are_kept_by_a_training_run(
     notes.write_text('mine')
     stale = tmp_path / f'last_checkpoint.part-{pid}'
     stale.write_text('half')
-    runner = Runner.from_cfg(tiny_config(synthetic_root, tmp_path))
+    runner = RobustRunner.from_cfg(tiny_config(synthetic_root, tmp_path))
     runner.load_or_resume()
     next(hook for hook in runner.hooks
          if isinstance(hook, AtomicCheckpointHook)).before_train(runner)

@@ -12,13 +12,13 @@ import pytest
 from helpers import tiny_config
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
-from mmengine.runner import Runner
 
 from mmblvnet.datasets.sampling import (
     batch_mismatch,
     find_num_segments_mismatch,
     find_pipeline_mismatch,
 )
+from mmblvnet.engine import RobustRunner
 
 
 def with_sampler(sampler, loader='train_dataloader'):
@@ -100,7 +100,7 @@ def test_uniform_sample_of_16_frames_stops_training_before_a_step(
                                                     clip_len=16)
     with pytest.raises(ValueError, match=re.escape(
             'train_dataloader.dataset.pipeline[1].clip_len=8')):
-        Runner.from_cfg(cfg).train()
+        RobustRunner.from_cfg(cfg).train()
     assert not list(tmp_path.glob('*.pth'))
 
 
@@ -126,5 +126,5 @@ def test_unknown_sampler_is_caught_on_the_first_batch(synthetic_root,
             'the first train_dataloader batch holds 16 frames per sample '
             'where its pipeline (with no frame sampler known here, 1 view '
             'assumed) and the crops give 1 view(s) of 8')):
-        Runner.from_cfg(cfg).train()
+        RobustRunner.from_cfg(cfg).train()
     assert not list(tmp_path.glob('*.pth'))

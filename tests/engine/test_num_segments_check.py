@@ -6,6 +6,7 @@ from mmaction.registry import HOOKS, MODELS
 from mmengine.config import Config
 
 from mmblvnet.datasets.sampling import find_num_segments_mismatch
+from mmblvnet.engine.robust_runner import CHECK_HOOKS
 
 CONFIG = 'configs/blvnet_tam_r50_8x.py'
 
@@ -18,7 +19,8 @@ def fake_runner(cfg):
 
 def test_paper_config_passes_and_registers_the_hook():
     cfg = Config.fromfile(CONFIG)
-    assert dict(type='NumSegmentsCheckHook') in cfg.custom_hooks
+    assert cfg.runner_type == 'RobustRunner'
+    assert 'NumSegmentsCheckHook' in CHECK_HOOKS
     assert find_num_segments_mismatch(cfg, 16) is None
     HOOKS.build(dict(type='NumSegmentsCheckHook')).before_run(
         fake_runner(cfg))

@@ -36,12 +36,12 @@ from mmaction.registry import DATASETS, MODELS, TRANSFORMS
 from mmcv.transforms import BaseTransform
 from mmengine.config import Config
 from mmengine.logging import HistoryBuffer, MMLogger
-from mmengine.runner import Runner
 
 from mmblvnet.converters.key_rules import CheckpointKeyError
 from mmblvnet.datasets import AnnotationError, BadSampleError
+from mmblvnet.datasets.annotation import read_dataset_list
 from mmblvnet.datasets.synthetic import render_clip, write_video
-from mmblvnet.engine import StrictLoadHook
+from mmblvnet.engine import RobustRunner, StrictLoadHook
 
 # --- T, batch and pipeline frame count ------------------------------------
 
@@ -64,7 +64,7 @@ def test_pipeline_frames_differing_from_num_segments_fail_before_training(
         synthetic_root, tmp_path):
     cfg = tiny_config(synthetic_root, tmp_path)
     cfg.train_dataloader.dataset.pipeline[1].num_clips = 4
-    runner = Runner.from_cfg(cfg)
+    runner = RobustRunner.from_cfg(cfg)
     with pytest.raises(ValueError, match=re.escape(
             'model.backbone.num_segments=8, but train_dataloader.dataset.'
             'pipeline[1] (SampleFrames) samples num_clips=4')):
@@ -162,7 +162,7 @@ def test_skip_logs_the_file_and_trains_on_another_sample(
     ann_file = write_list(synthetic_root, 'train', tmp_path / 'list.txt', 4)
     spoil(videos / 'train' / '00000.mp4', 'corrupt')
     dataset = video_dataset(ann_file, videos, on_bad_sample='skip')
-    dataset.pipeline.transforms[-1].meta_keys = ('filename', )
+    dataset.dataset.pipeline.transforms[-1].meta_keys = ('filename', )
     sample = dataset[0]
     assert sample['data_samples'].metainfo['filename'] != (
         f'{videos}/train/00000.mp4')
@@ -194,7 +194,7 @@ def test_short_video_repeats_frames_as_mmaction2_samples(tmp_path):
     write_video(str(tmp_path / 'short.mp4'), frames)
     (tmp_path / 'list.txt').write_text('short.mp4 0\n')
     dataset = video_dataset(tmp_path / 'list.txt', tmp_path)
-    dataset.pipeline.transforms[-1].meta_keys = ('total_frames',
+    dataset.dataset.pipeline.transforms[-1].meta_keys = ('total_frames',
                                                  'frame_inds')
     sample = dataset[0]
     assert sample['inputs'].shape == (8, 3, 32, 32)
@@ -218,10 +218,10 @@ def test_frame_folder_with_fewer_frames_than_listed_names_the_frame(
         dict(type='FormatShape', input_format='NCHW'),
         dict(type='PackActionInputs'),
     ]
-    dataset = DATASETS.build(dict(
+    dataset = DATASETS.build(dict(type='CheckedDataset', dataset=dict(
         type='RawframeDataset', ann_file=str(tmp_path / 'list.txt'),
         data_prefix=dict(img=str(frames)), filename_tmpl='img_{:05d}.jpg',
-        pipeline=pipeline, test_mode=True))
+        pipeline=pipeline, test_mode=True)))
     with pytest.raises(BadSampleError,
                        match=r'00000 \(.*list.txt, line 1\): RawFrameDecode'
                        r' failed.*img_00007.jpg'):
@@ -233,8 +233,8 @@ def test_training_with_skip_finishes_and_logs_the_skipped_video(
     spoil(videos / 'train' / '00001.mp4', 'truncated')
     cfg = tiny_config(synthetic_root, tmp_path / 'work')
     cfg.train_dataloader.dataset.data_prefix.video = str(videos)
-    cfg.train_dataloader.dataset.on_bad_sample = 'skip'
-    Runner.from_cfg(cfg).train()
+    cfg.robust_cfg.on_bad_sample = 'skip'
+    RobustRunner.from_cfg(cfg).train()
     assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
     log = next((tmp_path / 'work').glob('*/*.log')).read_text()
     assert f'skipped {videos}/train/00001.mp4' in log
@@ -249,10 +249,10 @@ def test_training_with_skip_finishes_and_logs_the_skipped_video(
 def test_malformed_video_list_line_names_file_and_line(
         line, reason, synthetic_root, tmp_path):
     ann_file = write_list(synthetic_root, 'train', tmp_path / 'list.txt', 2,
-                          extra=['', line])
+                          extra=[line])
     with pytest.raises(AnnotationError) as error:
         video_dataset(ann_file, synthetic_root / 'videos')
-    assert str(error.value).startswith(f'{ann_file}, line 4: {reason}')
+    assert str(error.value).startswith(f'{ann_file}, line 3: {reason}')
 
 
 @pytest.mark.parametrize('line, reason', [
@@ -265,29 +265,21 @@ def test_malformed_rawframe_list_line_names_file_and_line(
     ann_file.write_text(f'train/00001 8 1\n{line}\n')
     with pytest.raises(AnnotationError, match=re.escape(
             f'{ann_file}, line 2: {reason}')):
-        DATASETS.build(dict(type='RawframeDataset',
-                            ann_file=str(ann_file), pipeline=[]))
+        read_dataset_list(dict(type='RawframeDataset',
+                               ann_file=str(ann_file)))
 
 
 def test_label_out_of_range_fails_before_training_naming_the_line(
         synthetic_root, tmp_path):
     ann_file = write_list(synthetic_root, 'train', tmp_path / 'list.txt', 3,
                           extra=['train/00003.mp4 9'])
-    runner = Runner.from_cfg(tiny_config(synthetic_root, tmp_path / 'work',
-                                         train_list=ann_file))
+    runner = RobustRunner.from_cfg(
+        tiny_config(synthetic_root, tmp_path / 'work', train_list=ann_file))
     with pytest.raises(AnnotationError, match=re.escape(
             f'{ann_file}: line 4: label 9; labels must be 0..5 '
             '(model.cls_head.num_classes=6)')):
         runner.train()
     assert not list((tmp_path / 'work').glob('*.pth'))
-
-
-def test_dataset_num_classes_checks_labels_when_loading(synthetic_root,
-                                                        tmp_path):
-    ann_file = write_list(synthetic_root, 'train', tmp_path / 'list.txt', 2,
-                          extra=['train/00003.mp4 -2'])
-    with pytest.raises(AnnotationError, match='line 3: label -2'):
-        video_dataset(ann_file, synthetic_root / 'videos', num_classes=6)
 
 
 # --- checkpoints that do not fit -------------------------------------------
@@ -309,7 +301,7 @@ def test_checkpoint_of_other_num_classes_is_refused_with_the_option_hint(
                                  demo_model(4).state_dict())
     cfg = tiny_config(synthetic_root, tmp_path / 'work')
     cfg.load_from = str(checkpoint)
-    runner = Runner.from_cfg(cfg)
+    runner = RobustRunner.from_cfg(cfg)
     before = runner.model.cls_head.fc_cls.weight.clone()
     with pytest.raises(CheckpointKeyError) as error:
         runner.test()
@@ -329,7 +321,7 @@ def test_checkpoint_of_another_model_lists_missing_and_unexpected_keys(
     cfg = tiny_config(synthetic_root, tmp_path / 'work')
     cfg.load_from = str(save_state_dict(tmp_path / 'other.pth', state_dict))
     with pytest.raises(CheckpointKeyError) as error:
-        Runner.from_cfg(cfg).test()
+        RobustRunner.from_cfg(cfg).test()
     assert error.value.keys == ['missing: backbone.layer4.0.conv1.weight',
                                 'unexpected: backbone.layer3.9.conv1.weight']
 
@@ -342,7 +334,7 @@ def test_released_ibm_file_is_refused_with_the_converter_hint(
                cfg.load_from)
     with pytest.raises(CheckpointKeyError,
                        match='convert it with tools/convert_ibm_checkpoint'):
-        Runner.from_cfg(cfg).test()
+        RobustRunner.from_cfg(cfg).test()
 
 
 def test_ignore_keys_lets_a_head_of_other_classes_fine_tune():
@@ -398,7 +390,7 @@ def test_checkpoint_with_other_globals_is_refused_and_never_runs(
     cfg = tiny_config(synthetic_root, tmp_path / 'work')
     cfg.load_from = str(evil)
     with pytest.raises(pickle.UnpicklingError, match='system'):
-        Runner.from_cfg(cfg).test()
+        RobustRunner.from_cfg(cfg).test()
     assert not marker.exists()
 
 
@@ -494,7 +486,7 @@ def test_old_checkpoints_are_deleted_only_after_the_new_one_is_saved(
         synthetic_root, tmp_path, monkeypatch):
     cfg = tiny_config(synthetic_root, tmp_path, epochs=2)
     cfg.default_hooks.checkpoint.max_keep_ckpts = 1
-    runner = Runner.from_cfg(cfg)
+    runner = RobustRunner.from_cfg(cfg)
     on_disk = {}
     save = runner.save_checkpoint
 
@@ -517,7 +509,7 @@ def test_nan_loss_stops_naming_the_iteration_and_keeps_the_checkpoint(
     cfg = tiny_config(synthetic_root, tmp_path, epochs=2)
     cfg.param_scheduler = [dict(type='MultiStepLR', by_epoch=True,
                                 milestones=[1], gamma=1e33)]
-    runner = Runner.from_cfg(cfg)
+    runner = RobustRunner.from_cfg(cfg)
     with pytest.raises(FloatingPointError, match=re.escape(
             f'at iteration 4 (epoch 2); training stopped before this update '
             f'and the last checkpoint, {tmp_path}/epoch_1.pth, is kept')):
@@ -552,7 +544,7 @@ def test_skip_mode_skips_a_poisoned_batch_and_saves_finite_weights(
         4, dict(type='PoisonForTest', filename='00002.mp4'))
     cfg.custom_hooks = [dict(type='NonFiniteLossHook',
                              on_non_finite='skip')]
-    Runner.from_cfg(cfg).train()
+    RobustRunner.from_cfg(cfg).train()
     log = next(tmp_path.glob('*/*.log')).read_text()
     assert re.search(r'loss = nan at iteration \d \(epoch 1\): update '
                      'skipped', log)
@@ -579,6 +571,22 @@ def test_amp_on_cpu_is_a_clear_error_in_mim_train(synthetic_root, tmp_path):
                   '--work-dir', str(tmp_path / 'work'), '--cfg-options',
                   *data_options(synthetic_root, tmp_path)])
     assert result.returncode != 0
-    assert ('``AmpOptimizerWrapper`` is only available training on gpu'
-            in output(result))
+    assert ('ValueError: --amp needs CUDA (MMEngine\'s AmpOptimWrapper is '
+            'CUDA-only) and this machine has none; train without --amp on '
+            'CPU') in output(result)
     assert not list((tmp_path / 'work').glob('*.pth'))
+
+
+@pytest.mark.parametrize('head', ['SegmentHead', 'TSNHead'])
+def test_robust_runner_refuses_a_head_of_other_in_channels(head):
+    from mmaction.registry import MODELS
+
+    from mmblvnet.engine.robust_runner import check_head_channels
+    model = MODELS.build(dict(
+        type='Recognizer2D',
+        backbone=dict(type='bLResNet', depth=50, num_segments=4),
+        cls_head=dict(type=head, num_classes=5, in_channels=1024)))
+    with pytest.raises(ValueError, match=re.escape(
+            'model.cls_head.in_channels=1024 but the backbone bLResNet '
+            'outputs 2048 channels; set model.cls_head.in_channels=2048')):
+        check_head_channels(model)

@@ -10,7 +10,8 @@ import pytest
 import torch
 from helpers import REPO
 from mmengine.config import Config
-from mmengine.runner import Runner
+
+from mmblvnet.engine import RobustRunner
 
 DEMO_DIR = REPO / 'configs' / 'demo'
 DEMO = 'blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py'
@@ -43,7 +44,8 @@ def tiny_run_config(name, root, work_dir):
     'tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py',
 ])
 def test_config_kind_trains_and_tests(name, synthetic_root, tmp_path):
-    runner = Runner.from_cfg(tiny_run_config(name, synthetic_root, tmp_path))
+    runner = RobustRunner.from_cfg(
+        tiny_run_config(name, synthetic_root, tmp_path))
     before = {k: v.clone() for k, v in runner.model.state_dict().items()}
     runner.train()
     changed = [k for k, v in runner.model.state_dict().items()
@@ -65,7 +67,7 @@ def test_multiview_test_feeds_six_views_per_video(synthetic_root,
     cfg = tiny_run_config(
         'blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb_multiview-test.py',
         synthetic_root, tmp_path)
-    runner = Runner.from_cfg(cfg)
+    runner = RobustRunner.from_cfg(cfg)
     head = runner.model.cls_head
     seen = []
     forward = head.forward

@@ -17,6 +17,7 @@ from helpers import data_options as few_clip_options
 from mmengine.config import Config
 
 from mmblvnet import quickstart
+from mmblvnet.engine.robust_runner import fit_to_machine
 from mmblvnet.utils import launch
 
 
@@ -135,7 +136,7 @@ def test_cpu_distributed_launch_uses_gloo_and_device_less_ddp(
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     cfg = Config.fromfile(str(DEMO))
     cfg.launcher = 'pytorch'
-    launch.fit_to_machine(cfg)
+    fit_to_machine(cfg)
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
     assert cfg.model_wrapper_cfg.device_ids is None
 
@@ -143,10 +144,9 @@ def test_cpu_distributed_launch_uses_gloo_and_device_less_ddp(
 def test_tools_are_mmaction2s_with_every_flag():
     """The tools run MMAction2's own scripts: same flags, e.g. the
     visualisation flags of tools/test.py."""
-    runners = dict(train=launch.TrainToolRunner, test=launch.ToolRunner)
     for name in launch.TOOLS:
         tool = launch.load_mmaction_tool(name)
-        assert tool.Runner is runners[name]
+        assert tool.Runner is tool.RUNNERS is launch._Runners
         assert 'mmaction' in tool.__file__
     result = run([sys.executable, 'tools/test.py', '--help'])
     assert_ok(result)

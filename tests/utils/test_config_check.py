@@ -4,21 +4,31 @@ warns."""
 import copy
 
 import pytest
-from helpers import DEMO, data_options, logged_warnings, run, train_command
+from helpers import (
+    DEMO,
+    REPO,
+    data_options,
+    logged_warnings,
+    run,
+    train_command,
+)
 from mmengine.config import Config
 
 from mmblvnet.utils.config_check import check_config
 
+FINETUNE = (REPO / 'configs' / 'finetune' /
+            'blvnet-tam_r50_sthv2-pre_1xb8-1x1x16-10e_custom-rgb.py')
 
-def _merged(options):
-    loaded = Config.fromfile(str(DEMO))
+
+def _merged(options, config=DEMO):
+    loaded = Config.fromfile(str(config))
     cfg = copy.deepcopy(loaded)
     cfg.merge_from_dict(options)
     return cfg, loaded
 
 
-def _refusal(options):
-    cfg, loaded = _merged(options)
+def _refusal(options, config=DEMO):
+    cfg, loaded = _merged(options, config)
     with pytest.raises(ValueError) as error:
         check_config(cfg, loaded, options, training=True)
     return str(error.value)
@@ -42,12 +52,12 @@ def test_setting_the_key_itself_or_an_unused_variable_passes():
 
 def test_hook_argument_typo_is_refused_with_the_closest_name():
     assert _refusal({'default_hooks.checkpoint.intervall': 1}) == (
-        "default_hooks.checkpoint.intervall: AtomicCheckpointHook takes no "
+        "default_hooks.checkpoint.intervall: CheckpointHook takes no "
         "argument 'intervall' (nor does Runner.save_checkpoint, which gets "
         "its other arguments); did you mean 'interval'?")
-    assert _refusal({'custom_hooks.3.on_non_finit': 'skip'}) == (
-        "custom_hooks[3].on_non_finit: NonFiniteLossHook takes no argument "
-        "'on_non_finit'; did you mean 'on_non_finite'?")
+    assert _refusal({'custom_hooks.0.ignore_key': []}, FINETUNE) == (
+        "custom_hooks[0].ignore_key: StrictLoadHook takes no argument "
+        "'ignore_key'; did you mean 'ignore_keys'?")
 
 
 def test_zero_lr_warns():

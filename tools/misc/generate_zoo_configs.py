@@ -86,6 +86,8 @@ def variant_config(dataset: str, depth: int, pairs: int) -> str:
         "    '../_base_/models/blvnet_tam_r50.py',\n"
         "    '../_base_/schedules/sgd_cosine_50e.py',\n"
         f"    '../_base_/datasets/{dataset}_{spec.storage}.py',\n"
+        '    # Delete this line for MMAction2\'s stock runtime:\n'
+        "    '../_base_/robust_runtime.py',\n"
         ']\n\n'
         f'num_segments = {num_frames}\n'
         'model = dict(\n'
@@ -100,10 +102,8 @@ def variant_config(dataset: str, depth: int, pairs: int) -> str:
         'train_dataloader = dict(dataset=dict(pipeline=train_pipeline))\n'
         'val_dataloader = dict(dataset=dict(pipeline=val_pipeline))\n'
         'test_dataloader = dict(dataset=dict(pipeline=test_pipeline))\n\n'
-        '# Atomic writes: a kill while saving never loses a checkpoint.\n'
-        "default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook', "
-        'interval=1,\n'
-        '                                     max_keep_ckpts=3))\n')
+        'default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=3))'
+        '\n')
 
 
 def multiview_config(dataset: str, depth: int, pairs: int) -> str:

@@ -2,10 +2,9 @@
 # tools/data/sthv2 scripts (one folder, data/sthv2/videos; docs/data.md).
 # Data set type, paths and loaders; the variant config sets the pipelines
 # (their frame count must equal the backbone's num_segments). The type is
-# MMAction2's own: importing mmblvnet (custom_imports) gives it errors
-# naming the file and list line; add on_bad_sample='skip' to a loader's
-# dataset to skip unreadable samples in training with a logged warning
-# (docs/robustness.md).
+# MMAction2's own; with ../robust_runtime.py a bad list line or sample is
+# an error naming the file and list line, and robust_cfg.on_bad_sample=
+# 'skip' skips unreadable samples in training (docs/robustness.md).
 dataset_type = 'VideoDataset'
 data_root = 'data/sthv2/videos'
 data_root_val = 'data/sthv2/videos'

@@ -2,22 +2,6 @@
 # and the reference segment head. Load ImageNet bLResNet weights with
 #   model.backbone.init_cfg=dict(type='Pretrained', checkpoint=PATH)
 custom_imports = dict(imports=['mmblvnet'], allow_failed_imports=False)
-# Fail fast and lose nothing (docs/robustness.md): a pipeline sampling
-# another number of frames, list labels outside the head's classes, a
-# checkpoint that does not fit the model (never a silent partial load;
-# fine-tune across data sets with ignore_keys=[r'^cls_head\.']), and a
-# NaN/Inf loss (stops before the update; on_non_finite='skip' skips it).
-# LeanMallocHook: on CPU, glibc malloc gives freed activations back to the
-# OS (about half the resident memory, more system time per step; set
-# MMBLVNET_MALLOC=default or drop the hook to keep glibc's defaults).
-custom_hooks = [
-    dict(type='NumSegmentsCheckHook'),
-    dict(type='LabelRangeCheckHook'),
-    dict(type='StrictLoadHook'),
-    dict(type='NonFiniteLossHook'),
-    dict(type='LeanMallocHook'),
-]
-
 num_segments = 16  # 8 pairs = the paper's "8x2"
 
 model = dict(

@@ -4,7 +4,7 @@
 max_epochs = 50
 
 train_cfg = dict(
-    type='ResumableEpochBasedTrainLoop',
+    type='EpochBasedTrainLoop',
     max_epochs=max_epochs,
     val_begin=1,
     val_interval=1)

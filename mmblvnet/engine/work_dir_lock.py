@@ -1,7 +1,7 @@
 """One training run per work dir: an OS-level lock on a file in it.
 
 Two runs in one work dir would interleave their logs and overwrite each
-other's checkpoints. ``tools/train.py`` therefore holds an exclusive
+other's checkpoints. ``RobustRunner.train`` therefore holds an exclusive
 POSIX record lock (``fcntl.lockf``) on ``<work_dir>/.train.lock`` while it
 runs. The kernel releases it when the process ends in any way (also
 ``kill -9``), so a lock is never left behind. Unlike ``flock``, the lock
