@@ -17,8 +17,6 @@ from mmengine.config import Config, ConfigDict
 from mmengine.hub import get_config
 from torch import Tensor, nn
 
-from mmblvnet.models.common.impl import set_impl
-
 # bLVNet-TAM-50 8x2, relative to the repository.
 BLVNET_CONFIG = 'configs/blvnet_tam_r50_8x.py'
 MMACTION_CONFIGS = {
@@ -86,7 +84,6 @@ def build_models(repo: Path,
                  frames: int,
                  num_classes: int,
                  device: Union[str, torch.device] = 'cpu',
-                 impl: str = 'auto',
                  channels_last: bool = False,
                  depth: int = 50) -> Dict[str, nn.Module]:
     """The recognizers, with random weights, on ``device``.
@@ -97,8 +94,6 @@ def build_models(repo: Path,
         frames (int): Frames per clip.
         num_classes (int): Classes of every head.
         device (str | torch.device): Where to put them.
-        impl (str): bLResNet's implementation
-            (:func:`~mmblvnet.models.common.impl.set_impl`).
         channels_last (bool): Channels-last weights.
         depth (int): bLResNet depth.
 
@@ -110,8 +105,6 @@ def build_models(repo: Path,
     models = {}
     for name in names:
         model = MODELS.build(configs[name]).to(device)
-        if name == 'blvnet':
-            set_impl(model.backbone, impl)
         if channels_last:
             model.to(memory_format=torch.channels_last)
         models[name] = model

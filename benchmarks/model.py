@@ -2,7 +2,7 @@
 
     python -m benchmarks.model [--threads 2] [--repeats 5]
         [--frames 16] [--size 224] [--device {cpu,cuda}] [--out FILE]
-        [--amp] [--channels-last] [--compile] [--impl {auto,batched,loop}]
+        [--amp] [--channels-last] [--compile]
     python -m benchmarks.model --gpu-targets   # one GPU, all targets
 
 One process builds the three recognizers on clips of ``--frames`` frames
@@ -50,8 +50,7 @@ alike (see :func:`~benchmarks.profiling.interleaved_medians`).
 ``--amp`` (CUDA) autocasts inference and training to float16 (training
 with a gradient scaler), ``--channels-last`` stores weights and frames
 channels-last, ``--compile`` compiles every backbone with
-``torch.compile`` (inductor) before timing, ``--impl`` forces bLResNet's
-implementation (see :mod:`mmblvnet.models.common.impl`).
+``torch.compile`` (inductor) before timing.
 ``--gpu-targets`` is the GPU measurement of the targets in one command:
 ``--device cuda --amp --channels-last --train-batch 8 --largest-batch``,
 16 frames at 224, then a table of the targets (training throughput,
@@ -99,7 +98,6 @@ from benchmarks.runs import (
     models_of,
     probe_os_memory,
 )
-from mmblvnet.models.common.impl import IMPLS
 from mmblvnet.utils.cli import run_main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -125,8 +123,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='channels-last weights and frames')
     parser.add_argument('--compile', action='store_true',
                         help='torch.compile every backbone before timing')
-    parser.add_argument('--impl', choices=IMPLS, default='auto',
-                        help='bLResNet implementation')
     parser.add_argument('--no-os-memory', action='store_true',
                         help='skip the OS-visible training memory '
                         '(one subprocess per model)')

@@ -126,8 +126,7 @@ def settings_line(args: argparse.Namespace, device: torch.device) -> str:
     return (f'{where}; torch {torch.__version__}; clips of '
             f'{args.frames} frames at {args.size}x{args.size}; '
             f'{args.num_classes} classes; median of {args.repeats} '
-            f'runs after {args.warmup} warm-up; bLResNet '
-            f'impl={args.impl!r}'
+            f'runs after {args.warmup} warm-up'
             + (f'; {", ".join(options)}' if options else ''))
 
 

@@ -1,7 +1,7 @@
 """The measurements of ``python -m benchmarks.model``.
 
 Each function takes the tool's parsed arguments (``args``: frames, size,
-classes, batches, repeats, warm-up, AMP, channels-last, compile, impl; see
+classes, batches, repeats, warm-up, AMP, channels-last, compile; see
 the tool's ``--help``) and returns plain numbers for :mod:`.report`.
 """
 import argparse
@@ -47,7 +47,7 @@ def models_of(args: argparse.Namespace,
     (``frames`` defaults to ``args.frames``); not compiled."""
     return build_models(
         repo, names, frames=frames or args.frames,
-        num_classes=args.num_classes, device=args.device, impl=args.impl,
+        num_classes=args.num_classes, device=args.device,
         channels_last=args.channels_last, depth=depth)
 
 

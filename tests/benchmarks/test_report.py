@@ -14,7 +14,7 @@ from benchmarks.report import (
 def _args(**changes) -> argparse.Namespace:
     args = dict(batch_sizes=[1, 8], train_batch=2, no_os_memory=False,
                 frames=16, size=224, num_classes=174, repeats=5, warmup=1,
-                impl='auto', threads=2, amp=False, channels_last=False,
+                threads=2, amp=False, channels_last=False,
                 compile=False, gpu_targets=False)
     args.update(changes)
     return argparse.Namespace(**args)
@@ -70,8 +70,8 @@ def test_report_says_the_settings_and_adds_targets_only_when_asked():
     settings = report.splitlines()[0]
     assert 'CPU, 2 threads; torch ' in settings
     assert settings.endswith("clips of 16 frames at 224x224; 174 classes; "
-                             "median of 5 runs after 1 warm-up; bLResNet "
-                             "impl='auto'; channels_last")
+                             "median of 5 runs after 1 warm-up; "
+                             "channels_last")
     assert 'TAM share of bLVNet backbone inference time: b1 10.0%' in report
     assert '| Target |' not in report
     with_targets = format_report(results, {}, _args(
