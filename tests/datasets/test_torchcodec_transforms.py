@@ -108,11 +108,12 @@ def test_approximate_seek_mode_returns_the_exact_frames(styled_root,
                                       frames['exact'])
 
 
-def dataset(ann_file, root, **kwargs):
-    return DATASETS.build(dict(
+def dataset(ann_file, root, test_mode=False, **kwargs):
+    """A ``VideoDataset`` decoded by torchcodec, in ``CheckedDataset``."""
+    return DATASETS.build(dict(type='CheckedDataset', dataset=dict(
         type='VideoDataset', ann_file=str(ann_file),
-        data_prefix=dict(video=str(root)),
-        pipeline=pipeline(TORCHCODEC, packed=True), **kwargs))
+        data_prefix=dict(video=str(root)), test_mode=test_mode,
+        pipeline=pipeline(TORCHCODEC, packed=True)), **kwargs))
 
 
 def test_text_file_named_mp4_is_a_named_error(tmp_path):
@@ -132,7 +133,7 @@ def test_bad_file_is_skipped_in_training_with_a_warning(styled_root,
     (tmp_path / 'list.txt').write_text(
         f'{truncated} 0\n{videos}/00001.mp4 1\n')
     data = dataset(tmp_path / 'list.txt', None, on_bad_sample='skip')
-    sample = data[0]  # the bad one: MMEngine draws another index
+    sample = data[0]  # the bad one: another index is drawn
     assert sample['inputs'].shape == (8, 3, 32, 32)
     assert sample['data_samples'].gt_label.item() == 1
 
