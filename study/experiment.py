@@ -140,10 +140,6 @@ def run_config(run: Run, data_root: str, num_classes: int, work_dir: str,
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
                                         interval=-1, save_last=False)
     cfg.optim_wrapper.optimizer.update(lr=lr, fused=True)
-    # glibc's default malloc: the study measures compute, and returning
-    # freed activations to the OS costs page faults in every step.
-    cfg.custom_hooks = [hook for hook in cfg.custom_hooks
-                        if hook.type != 'LeanMallocHook']
     use_generated_data(cfg, data_root)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     for loader in (cfg.train_dataloader, cfg.test_dataloader):
