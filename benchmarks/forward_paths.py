@@ -39,7 +39,7 @@ from mmengine.registry import init_default_scope
 from torch import nn
 
 import mmblvnet  # noqa: F401  (registers the models)
-from mmblvnet.apis.export import export_onnx, random_weights_
+from mmblvnet.apis.export import export_onnx, onnx_metadata, random_weights_
 from mmblvnet.apis.quantize import quantize_int8
 from mmblvnet.apis.runtime import RuntimeRecognizer
 from mmblvnet.models.common.small_maps import SmallMapConv2d
@@ -117,7 +117,8 @@ def runtime_steps(folder: str, threads: int) -> Dict[str, Callable[[], None]]:
                 torch.onnx, 'is_in_onnx_export',
                 lambda: False) if form == 'eager form' else \
                 contextlib.nullcontext():
-            export_onnx(model, clip_shape, fp32)
+            export_onnx(model, clip_shape, fp32,
+                        onnx_metadata(model, clip_shape[0]))
         int8 = fp32.replace('.onnx', '.int8.onnx')
         quantize_int8(fp32, int8, (torch.randn(
             1, *clip_shape, generator=generator).numpy() for _ in range(2)))

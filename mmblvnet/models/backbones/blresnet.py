@@ -245,6 +245,16 @@ class bLResNet(BaseModule):
     Input ``(N * T, C, H, W)`` with each clip's frames contiguous; output
     ``(N * T, 2048, H / 32, W / 32)`` in which both frames of a pair carry
     the same map, so any 2D head with segment consensus applies.
+
+    One forward path for training and inference on any device, with a
+    number of ops that does not grow with the batch. Its convolutions are
+    :class:`~mmblvnet.models.common.small_maps.SmallMapConv2d`, exact and
+    faster on the 1x1 and 2x2 maps of frames under 64 px (the quickstart).
+    ``torch.onnx.export`` forces the export form: TAM's masked shifts,
+    shortcut pools as depthwise convolutions and the stem convolution per
+    parity with BatchNorm folded, which ONNX Runtime and OpenVINO run
+    1.2x (fp32) to 3.0x (int8) faster than the eager form exported
+    (bLVNet-TAM-50 8x2, batch 1, 224 x 224; docs/bench/forward_paths.md).
     """
 
     def __init__(self,

@@ -8,10 +8,13 @@ class DepthwiseAvgPool2d(nn.AvgPool2d):
     """``nn.AvgPool2d`` (zero padding counted); a depthwise conv in ONNX.
 
     A depthwise convolution whose kernel is ``1 / (kh * kw)`` everywhere
-    gives the same averages. ONNX export writes it (ONNX Runtime's int8
-    depthwise convolution runs several times faster than its int8 average
-    pool); eager PyTorch runs ``avg_pool2d``, the op that FLOP counters
-    count as the pooling it is. No parameters: state dicts are those of
+    gives the same averages. ONNX export writes it, part of bLResNet's
+    export form (ONNX Runtime's int8 depthwise convolution runs several
+    times faster than its int8 average pool; see
+    docs/bench/forward_paths.md); eager PyTorch runs ``avg_pool2d`` (the
+    convolution was no faster there: batch-1 inference 1.03x, the
+    quickstart's training step 0.90x), the op that FLOP counters count as
+    the pooling it is. No parameters: state dicts are those of
     ``nn.AvgPool2d``.
 
     Args:
