@@ -75,10 +75,11 @@ def measure(args: argparse.Namespace, folder: str) -> str:
     fp32 = RuntimeRecognizer(args.model)
     files = {'7-bit': f'{folder}/int8_7bit.onnx',
              '8-bit': f'{folder}/int8_8bit.onnx'}
-    quantize_int8(args.model, files['7-bit'], calibration_clips(
-        fp32, list_dataset(cfg, args.calib), args.calib_size))
-    quantize_8bit(args.model, files['8-bit'], calibration_clips(
-        fp32, list_dataset(cfg, args.calib), args.calib_size))
+    calib_set = list_dataset(cfg, args.calib)
+    quantize_int8(args.model, files['7-bit'],
+                  calibration_clips(fp32, calib_set, args.calib_size))
+    quantize_8bit(args.model, files['8-bit'],
+                  calibration_clips(fp32, calib_set, args.calib_size))
     test_set = list_dataset(cfg, args.test)
     clips = np.concatenate([fp32.clips(test_set[index]['inputs'])
                             for index in range(len(test_set))])

@@ -123,11 +123,18 @@ def test_int8_follows_fp32_on_a_trained_model(trained_onnx, tmp_path):
         assert np.median(errors) < 0.05, (backend, errors)
 
 
-def test_refuses_int8_weights_that_saturate_without_vnni(tmp_path):
-    from onnx import numpy_helper
+@pytest.fixture
+def saturating_int8(tmp_path) -> str:
+    """``quantize_int8``'s file of ``saturating_conv``, calibrated on ones."""
     fp32 = saturating_conv(tmp_path / 'fp32.onnx')
     path = str(tmp_path / 'int8.onnx')
     quantize_int8(fp32, path, iter([np.ones(SATURATING_INPUT, np.float32)]))
+    return path
+
+
+def test_refuses_int8_weights_that_saturate_without_vnni(saturating_int8):
+    from onnx import numpy_helper
+    path = saturating_int8
     model = onnx.load(path)
     dequantized = {node.input[0] for node in model.graph.node
                    if node.op_type == 'DequantizeLinear'}
@@ -145,13 +152,11 @@ def test_refuses_int8_weights_that_saturate_without_vnni(tmp_path):
         check_no_saturation(model, 'x.int8.onnx')
 
 
-def test_saturating_conv_matches_the_unfused_run(tmp_path):
+def test_saturating_conv_matches_the_unfused_run(saturating_int8):
     """A convolution whose products reach 255 x 64: each runtime's fused
     int8 kernels give what the unfused QDQ graph computes, within one
     output step, on this CPU (whatever its ISA)."""
-    fp32 = saturating_conv(tmp_path / 'fp32.onnx')
-    path = str(tmp_path / 'int8.onnx')
-    quantize_int8(fp32, path, iter([np.ones(SATURATING_INPUT, np.float32)]))
+    path = saturating_int8
     outputs = run_saturating_conv(path)
     step = outputs.pop('output step')
     for name, value in outputs.items():
@@ -163,12 +168,10 @@ def test_saturating_conv_matches_the_unfused_run(tmp_path):
 @pytest.mark.skipif(shutil.which('qemu-x86_64') is None
                     or platform.machine() != 'x86_64',
                     reason='needs qemu-user on x86_64 (Debian qemu-user)')
-def test_saturating_conv_on_an_avx2_cpu_without_vnni(tmp_path):
+def test_saturating_conv_on_an_avx2_cpu_without_vnni(saturating_int8):
     """The same check with the CPU emulated as an Intel Haswell (AVX2, no
     AVX-512, no VNNI), where 8-bit weights give 32.4 instead of 64."""
-    fp32 = saturating_conv(tmp_path / 'fp32.onnx')
-    path = str(tmp_path / 'int8.onnx')
-    quantize_int8(fp32, path, iter([np.ones(SATURATING_INPUT, np.float32)]))
+    path = saturating_int8
     result = subprocess.run(
         ['qemu-x86_64', '-cpu', 'Haswell', sys.executable,
          int8_saturation.__file__, path],
