@@ -1,6 +1,7 @@
 import pytest
 import torch
 from mmaction.registry import MODELS
+from mmcv.cnn import fuse_conv_bn
 from reference import (
     assert_matches_reference,
     randomize_,
@@ -72,6 +73,19 @@ def test_onnx_export_form_matches_reference_dataflow(monkeypatch):
     monkeypatch.setattr(torch.onnx, 'is_in_onnx_export', lambda: True)
     model = randomize_(bLResNet(50, 4)).eval()
     assert_matches_reference(model, torch.randn(8, 3, 64, 64))
+
+
+def test_mmcv_fuse_conv_bn_keeps_the_outputs():
+    # The Conv2d + BatchNorm folding docs/usage.md offers for CPU
+    # inference (MMCV's own fuse_conv_bn): exact, every BatchNorm folded.
+    model = randomize_(bLResNet(50, 4)).eval()
+    x = torch.randn(8, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+        fused = fuse_conv_bn(model).eval()
+        out = fused(x)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-4)
 
 
 def test_matches_reference_dataflow_in_train_mode():

@@ -68,6 +68,31 @@ def _blend_pairs(tam: Optional[TAM], even: Tensor,
     return tam.forward_pairs(even, odd)
 
 
+def _add_upsampled_(target: Tensor, source: Tensor) -> None:
+    """``target += nearest_upsample(source, target size)``, in place.
+
+    Args:
+        target (torch.Tensor): Little-branch maps, (B, C, H, W).
+        source (torch.Tensor): Big-branch maps, (B, C, H', W'), usually
+            with ``H = 2 * H'`` and ``W = 2 * W'``.
+
+    In eager PyTorch each source pixel is added onto its 2 x 2 block of a
+    contiguous target through a broadcast view; ``F.interpolate`` there
+    made eager inference of bLVNet-TAM-50 8x2 (224 x 224, 2 threads) 1.16x
+    slower at batch 1 and 1.32x at batch 8 (its copies of the upsampled
+    map; docs/bench/forward_paths.md). ONNX export writes the
+    interpolation (a ``Resize``, which runtimes run in their own layout,
+    where a 6-D broadcast ``Add`` is not).
+    """
+    batch, channels, height, width = source.shape
+    if (torch.onnx.is_in_onnx_export() or not target.is_contiguous()
+            or target.shape[-2:] != (2 * height, 2 * width)):
+        target += F.interpolate(source, size=target.shape[-2:])
+    else:
+        target.view(batch, channels, height, 2, width, 2).add_(
+            source.view(batch, channels, height, 1, width, 1))
+
+
 class BigLittleStem(nn.Module):
     """Layer 0: first big-little fusion, on the stem's frames.
 
@@ -164,9 +189,7 @@ class BigLittleModule(nn.Module):
         """
         little_in, big_in = _blend_pairs(self.tam, x, x)
         little = self.little_e(self.little(little_in))
-        # Nearest upsampling: an ONNX Resize, which runtimes run in their
-        # own layout.
-        little += F.interpolate(self.big(big_in), size=little.shape[-2:])
+        _add_upsampled_(little, self.big(big_in))
         return self.fusion(self.relu(little))
 
 
