@@ -372,26 +372,6 @@ class AtomicCheckpointHook(CheckpointHook):
                     f'Removed {path}, a checkpoint left half-written by a '
                     'killed run')
 
-    def _outdated(self, runner, step: int) -> List[str]:
-        """Book ``step`` as kept; return the checkpoints it makes outdated.
-
-        The bookkeeping (also saved in the checkpoint's message hub) is
-        MMEngine's; the files are deleted by the caller after the save.
-        """
-        if self.max_keep_ckpts <= 0 or (self.keep_ckpt_ids
-                                        and self.keep_ckpt_ids[-1] == step):
-            return []
-        outdated = []
-        if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
-            outdated.append(
-                self.file_backend.join_path(
-                    self.out_dir,
-                    self.filename_tmpl.format(self.keep_ckpt_ids.popleft())))
-        self.keep_ckpt_ids.append(step)
-        runner.message_hub.update_info('keep_ckpt_ids',
-                                       list(self.keep_ckpt_ids))
-        return outdated
-
     def _write(self, runner, filename: str, meta: dict,
                by_epoch: bool) -> str:
         """Save ``filename`` in ``out_dir`` (with every rank's BatchNorm
@@ -434,14 +414,23 @@ class AtomicCheckpointHook(CheckpointHook):
     # (a test pins the method's name, arguments and callers).
     def _save_checkpoint_with_step(self, runner, step: int,
                                    meta: dict) -> None:
-        """Save, then point ``last_checkpoint`` at it, then rotate."""
-        outdated = self._outdated(runner, step)
+        """Book ``step`` as kept (MMEngine's bookkeeping, also saved in
+        the message hub), save, point ``last_checkpoint`` at it, and only
+        then delete the checkpoints it made outdated."""
+        outdated = None
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
+                                            self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                outdated = self.file_backend.join_path(
+                    self.out_dir,
+                    self.filename_tmpl.format(self.keep_ckpt_ids.popleft()))
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids',
+                                           list(self.keep_ckpt_ids))
         self._write(runner, self.filename_tmpl.format(step), meta,
                     self.by_epoch)
-        if not is_main_process():
-            return
-        for path in outdated:
-            self.file_backend.remove(path)
+        if outdated is not None and is_main_process():
+            self.file_backend.remove(outdated)
 
     def save_on_request(self, runner) -> str:
         """Save the state after the current iteration now.

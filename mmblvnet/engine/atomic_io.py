@@ -100,8 +100,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except (ProcessLookupError, OverflowError):  # none of that id
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # another user's process
+        pass
     return True
 
 
@@ -135,7 +135,8 @@ def remove_stale_parts(folder: str,
 
 
 class AtomicLocalBackend(LocalBackend):
-    """MMEngine's local file backend with atomic ``put`` / ``put_text``.
+    """MMEngine's local file backend with an atomic ``put``, the writer of
+    ``Runner.save_checkpoint``.
 
     Selected with ``backend_args=dict(backend='atomic_local')``, e.g. by
     ``AtomicCheckpointHook`` for the checkpoints it writes.
@@ -146,14 +147,6 @@ class AtomicLocalBackend(LocalBackend):
         filepath = str(filepath)
         os.makedirs(osp.dirname(osp.abspath(filepath)), exist_ok=True)
         atomic_write_bytes(filepath, obj)
-
-    def put_text(self,
-                 obj: str,
-                 filepath: Union[str, os.PathLike],
-                 encoding: str = 'utf-8') -> None:
-        """Write the text ``obj`` to ``filepath`` atomically."""
-        self.put(obj.encode(encoding), filepath)
-
 
 
 def register_atomic_backend() -> None:
