@@ -1,12 +1,5 @@
 """A checkpoint hook that a kill at any moment cannot make lose data, and
-that deletes nothing but its own checkpoints.
-
-MMEngine's ``CheckpointHook`` (0.10.7) writes a checkpoint under its
-final name, deletes the outdated and the previous best checkpoints BEFORE
-writing the new one, rewrites ``last_checkpoint`` in place (a ``kill -9``
-while saving can leave nothing to ``--resume`` from), and deletes any path
-a resumed checkpoint names (``best_ckpt``, ``keep_ckpt_ids``), folders
-included. :class:`AtomicCheckpointHook` lists what it does instead.
+that deletes nothing but its own checkpoints (:class:`AtomicCheckpointHook`).
 """
 import logging
 import os
@@ -222,28 +215,26 @@ def use_own_rank_buffers(model: nn.Module, checkpoint: dict) -> None:
 class AtomicCheckpointHook(CheckpointHook):
     """``CheckpointHook`` that never loses or truncates a checkpoint.
 
-    Same arguments and files as MMEngine's ``CheckpointHook``, but:
+    MMEngine's ``CheckpointHook`` (0.10.7) writes a checkpoint under its
+    final name, deletes the outdated (``max_keep_ckpts``) and the previous
+    best checkpoints BEFORE writing the new one and rewrites
+    ``last_checkpoint`` in place: a ``kill -9`` while saving can leave
+    nothing to ``--resume`` from. It also deletes any path a resumed
+    checkpoint names (``best_ckpt``, ``keep_ckpt_ids``), folders included.
+    Same arguments and files, but:
 
     * every checkpoint is written to ``NAME.part-PID`` in the same folder,
-      flushed to disk and renamed over ``NAME``: a half-written file never
-      takes a checkpoint's name (local folders; a remote ``out_dir`` or
-      explicit ``backend_args`` keep MMEngine's writes);
-    * ``last_checkpoint`` is replaced atomically, and only after the
-      checkpoint it names is complete;
-    * outdated checkpoints (``max_keep_ckpts``) and the previous best one
-      are deleted only after the new one is complete;
-    * leftover ``.part-PID`` files of killed runs are deleted before
-      training;
-    * it deletes nothing but its own checkpoints: regular files directly
-      in its folder named by ``filename_tmpl`` (or a best checkpoint of
-      it), never a folder, never another path read back from a resumed
-      checkpoint (``best_ckpt``, which is then ignored with a warning).
-
-    So after a ``kill -9`` at any moment, ``--resume`` continues from the
-    last complete checkpoint, and an edited checkpoint cannot make a run
-    delete other files. In a distributed run a checkpoint also holds every
-    rank's BatchNorm statistics (``meta.rank_buffers``), and each rank
-    resumes its own.
+      flushed to disk and renamed over ``NAME`` (local folders; a remote
+      ``out_dir`` or explicit ``backend_args`` keep MMEngine's writes);
+      leftover ``.part-PID`` files of killed runs go before training;
+    * ``last_checkpoint`` is replaced atomically, after the checkpoint it
+      names is complete; outdated and previous best checkpoints are
+      deleted after that;
+    * it deletes nothing but its own checkpoints (:func:`refusal`); a
+      resumed ``best_ckpt`` that is not one is ignored with a warning;
+    * in a distributed run a checkpoint holds every rank's BatchNorm
+      statistics (``broadcast_buffers=False`` keeps them apart until
+      ``SyncBuffersHook`` averages them), and each rank resumes its own.
     """
 
     def __init__(self,

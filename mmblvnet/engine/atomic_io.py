@@ -8,6 +8,7 @@ POSIX and Windows). A process killed at any point leaves either the old
 another library wrote to a draft path (an ONNX export) is moved into
 place by :func:`publish`, which can also refuse to replace a file.
 """
+import contextlib
 import os
 import os.path as osp
 import stat
@@ -21,16 +22,12 @@ ATOMIC_BACKEND = 'atomic_local'
 
 def _fsync_folder(folder: str) -> None:
     """Make a rename in ``folder`` durable (a no-op where unsupported)."""
-    try:
+    with contextlib.suppress(OSError):
         handle = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass
-    finally:
-        os.close(handle)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
 
 
 def publish(draft: str, path: str, overwrite: bool) -> None:
