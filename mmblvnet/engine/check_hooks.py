@@ -213,11 +213,8 @@ class NonFiniteLossHook(Hook):
     def before_train(self, runner) -> None:
         """Put the loss check in front of every optimizer wrapper."""
         wrappers = runner.optim_wrapper
-        if isinstance(wrappers, OptimWrapperDict):
-            wrappers = list(wrappers.values())
-        else:
-            wrappers = [wrappers]
-        for wrapper in wrappers:
+        for wrapper in (wrappers.values() if isinstance(
+                wrappers, OptimWrapperDict) else [wrappers]):
             self._guard(runner, wrapper)
 
     def _guard(self, runner, wrapper) -> None:
