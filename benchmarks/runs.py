@@ -14,7 +14,7 @@ from typing import Callable, Dict, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from mmblvnet.engine.malloc import tune_malloc
+from mmblvnet.engine.lean_malloc_hook import tune_malloc
 from mmblvnet.utils.complexity import recognizer_complexity
 
 from .compared_models import (

@@ -6,15 +6,17 @@ mid-epoch and save on SIGTERM; ``LeanMallocHook`` keeps a CPU run's
 resident memory near its live tensors.
 """
 from .atomic_checkpoint_hook import AtomicCheckpointHook
+from .check_hooks import (
+    LabelRangeCheckHook,
+    NonFiniteLossHook,
+    NumSegmentsCheckHook,
+)
 from .checkpoint_integrity import (
     CheckpointFileError,
     check_state_dict,
     load_checked,
 )
-from .label_range_check_hook import LabelRangeCheckHook
 from .lean_malloc_hook import LeanMallocHook
-from .non_finite_loss_hook import NonFiniteLossHook
-from .num_segments_check_hook import NumSegmentsCheckHook
 from .resumable_loop import (
     ResumableEpochBasedTrainLoop,
     ResumableSampler,

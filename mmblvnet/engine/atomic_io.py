@@ -8,6 +8,7 @@ POSIX and Windows). A process killed at any point leaves either the old
 another library wrote to a draft path (an ONNX export) is moved into
 place by :func:`publish`, which can also refuse to replace a file.
 """
+import contextlib
 import os
 import os.path as osp
 import stat
@@ -21,16 +22,12 @@ ATOMIC_BACKEND = 'atomic_local'
 
 def _fsync_folder(folder: str) -> None:
     """Make a rename in ``folder`` durable (a no-op where unsupported)."""
-    try:
+    with contextlib.suppress(OSError):
         handle = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass
-    finally:
-        os.close(handle)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
 
 
 def publish(draft: str, path: str, overwrite: bool) -> None:
@@ -100,8 +97,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except (ProcessLookupError, OverflowError):  # none of that id
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # another user's process
+        pass
     return True
 
 
@@ -135,7 +132,8 @@ def remove_stale_parts(folder: str,
 
 
 class AtomicLocalBackend(LocalBackend):
-    """MMEngine's local file backend with atomic ``put`` / ``put_text``.
+    """MMEngine's local file backend with an atomic ``put``, the writer of
+    ``Runner.save_checkpoint``.
 
     Selected with ``backend_args=dict(backend='atomic_local')``, e.g. by
     ``AtomicCheckpointHook`` for the checkpoints it writes.
@@ -146,14 +144,6 @@ class AtomicLocalBackend(LocalBackend):
         filepath = str(filepath)
         os.makedirs(osp.dirname(osp.abspath(filepath)), exist_ok=True)
         atomic_write_bytes(filepath, obj)
-
-    def put_text(self,
-                 obj: str,
-                 filepath: Union[str, os.PathLike],
-                 encoding: str = 'utf-8') -> None:
-        """Write the text ``obj`` to ``filepath`` atomically."""
-        self.put(obj.encode(encoding), filepath)
-
 
 
 def register_atomic_backend() -> None:

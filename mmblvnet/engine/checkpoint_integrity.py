@@ -41,9 +41,10 @@ class UnloadableCheckpointError(CheckpointFileError, pickle.UnpicklingError):
     a global outside the ``weights_only`` allow-list."""
 
 
-def _listing(keys: List[str]) -> str:
-    shown = ', '.join(keys[:_SHOWN])
-    more = len(keys) - _SHOWN
+def list_names(names: List[str]) -> str:
+    """The first five of ``names``, and how many more there are."""
+    shown = ', '.join(names[:_SHOWN])
+    more = len(names) - _SHOWN
     return shown + (f' and {more} more' if more > 0 else '')
 
 
@@ -68,17 +69,18 @@ def non_finite_names(state_dict: Mapping[str, Any]) -> List[str]:
     ]
 
 
-def state_dict_problems(state_dict: Mapping[str, Any]) -> List[str]:
-    """What makes a state dict unusable: non-finite weights and negative
-    BatchNorm variances, by tensor name.
+def check_state_dict(state_dict: Mapping[str, Any], source: str) -> None:
+    """Raise unless every float tensor is finite and every
+    ``running_var`` non-negative.
 
     Args:
         state_dict (Mapping[str, Any]): Tensors by name; other values and
             integer tensors are ignored.
+        source (str): The file they come from, for the message.
 
-    Returns:
-        list[str]: One phrase per kind of problem, naming the tensors;
-        empty when there is none.
+    Raises:
+        CheckpointFileError: Naming the file and the tensors, one phrase
+            per kind of problem.
     """
     non_finite = non_finite_names(state_dict)
     negative_var = [
@@ -89,25 +91,10 @@ def state_dict_problems(state_dict: Mapping[str, Any]) -> List[str]:
     problems = []
     if non_finite:
         problems.append('non-finite (NaN or Inf) weights in '
-                        f'{_listing(non_finite)}')
+                        f'{list_names(non_finite)}')
     if negative_var:
         problems.append('negative BatchNorm variance in '
-                        f'{_listing(negative_var)}')
-    return problems
-
-
-def check_state_dict(state_dict: Mapping[str, Any], source: str) -> None:
-    """Raise unless every float tensor is finite and every
-    ``running_var`` non-negative.
-
-    Args:
-        state_dict (Mapping[str, Any]): Tensors by name.
-        source (str): The file they come from, for the message.
-
-    Raises:
-        CheckpointFileError: Naming the file and the tensors.
-    """
-    problems = state_dict_problems(state_dict)
+                        f'{list_names(negative_var)}')
     if problems:
         raise CheckpointFileError(
             source, '; '.join(problems) + ' (a diverged run or a damaged '

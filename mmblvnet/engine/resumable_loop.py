@@ -1,35 +1,24 @@
 """An epoch-based training loop that resumes exactly and saves on SIGTERM.
 
 MMEngine's ``EpochBasedTrainLoop`` (0.10.7), resumed from a checkpoint
-saved in the middle of an epoch (``CheckpointHook(by_epoch=False)``),
-restarts that epoch at its first batch while keeping the iteration
-count, so the run trains on more batches than configured; and its
-checkpoints hold no random generator states, so dropout and random
-augmentation draw other numbers after any resume.
-:class:`ResumableEpochBasedTrainLoop` (``train_cfg.type``) fixes both:
-
-* its sampler (:class:`ResumableSampler`, wrapped around the configured
-  one) starts a resumed epoch after the batches already trained, in the
-  same order (the order depends on the seed and the epoch only);
-* :class:`ResumeStateHook` saves the generator states of the main
-  process in every checkpoint (``meta.rng_state``) and the loop restores
-  them after a resume; creating a data-loader iterator and validating do
-  not move them, so a resumed run draws what the uninterrupted run draws.
-
-Data-loader workers seed themselves once when they start, so the
-sampler yields each index as a
+saved mid-epoch, restarts that epoch at its first batch while keeping the
+iteration count (more batches than configured), and its checkpoints hold
+no random generator states (dropout and augmentation draw other numbers
+after a resume). Here the sampler starts a resumed epoch after the
+batches already trained, in the same order, and the main process's
+generator states travel in every checkpoint; creating a data-loader
+iterator and validating do not move them. Data-loader workers seed
+themselves once when they start, so each index carries its
 :class:`~mmblvnet.datasets.randomness.SeededIndex` and
 :class:`~mmblvnet.datasets.CheckedDataset` draws each sample's
-augmentation from a stream seeded by (seed, epoch, index): a resumed run
-ends with the uninterrupted run's weights with any number of workers
-(``ResumableSampler(seed_samples=False)`` keeps the workers' streams).
+augmentation from (seed, epoch, index): a resumed run ends with the
+uninterrupted run's weights with any number of workers.
 
 On SIGTERM or SIGUSR1 the current iteration finishes, a checkpoint is
 written (``iter_<N>_on_request.pth``, by ``AtomicCheckpointHook``), one
-line names it and the process exits with status 128 + the signal. The
-ranks of a distributed run agree after every iteration whether any caught
-a signal (an all-reduce of one number), so all stop after the same
-iteration. A second signal stops at once.
+line names it and the process exits with status 128 + the signal; all
+ranks of a distributed run stop after the same iteration. A second signal
+stops at once.
 """
 import itertools
 import logging
@@ -96,16 +85,15 @@ class ResumableSampler(Sampler):
 
 @HOOKS.register_module()
 class ResumeStateHook(Hook):
-    """Generator states in checkpoints; a checkpoint on SIGTERM/SIGUSR1.
-
-    Registered by :class:`ResumableEpochBasedTrainLoop`; see the module
-    docstring.
-    """
+    """Generator states in checkpoints (``meta.rng_state``); a checkpoint
+    on SIGTERM/SIGUSR1. Registered by
+    :class:`ResumableEpochBasedTrainLoop`."""
 
     priority = 'LOWEST'  # after the checkpoint hook's own save
 
     def __init__(self) -> None:
         self.loaded_rng_state: Optional[dict] = None
+        self._val_rng_state: Optional[dict] = None
         self._signal: Optional[int] = None
         self._previous: Dict[int, object] = {}
 
@@ -122,7 +110,16 @@ class ResumeStateHook(Hook):
         self._signal = signum
 
     def before_train(self, runner) -> None:
-        """Catch the stop signals (in the main thread only)."""
+        """Keep the loaded generator states of a resume (for the loop to
+        restore); catch the stop signals (in the main thread only)."""
+        if runner.iter == 0:  # load_from, not a resume
+            self.loaded_rng_state = None
+        elif self.loaded_rng_state is None:
+            print_log(
+                'The resumed checkpoint holds no random generator states '
+                '(saved without ResumeStateHook): dropout and random '
+                'augmentation will differ from an uninterrupted run',
+                logger='current', level=logging.WARNING)
         try:
             for name in STOP_SIGNALS:
                 number = getattr(signal, name)
@@ -135,6 +132,13 @@ class ResumeStateHook(Hook):
         for number, handler in self._previous.items():
             signal.signal(number, handler)
         self._previous.clear()
+
+    def before_val(self, runner) -> None:
+        self._val_rng_state = capture()
+
+    def after_val(self, runner) -> None:
+        """Validating leaves the generators as it found them."""
+        restore(self._val_rng_state)
 
     def _caught_by_any_rank(self) -> Optional[int]:
         """The stop signal caught by this or any other process of a
@@ -193,32 +197,6 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
             hooks = [ResumeStateHook()]
             runner.register_hook(hooks[0])
         self._state_hook = hooks[0]
-        self._resumed_rng_state: Optional[dict] = None
-
-    def run(self):
-        """Train; validation leaves the random generators as it found
-        them."""
-        resumed = self._iter > 0
-        self._resumed_rng_state = (self._state_hook.loaded_rng_state
-                                   if resumed else None)
-        if resumed and self._resumed_rng_state is None:
-            print_log(
-                'The resumed checkpoint holds no random generator states '
-                '(saved without ResumeStateHook): dropout and random '
-                'augmentation will differ from an uninterrupted run',
-                logger='current', level=logging.WARNING)
-        self.runner.call_hook('before_train')
-        while self._epoch < self._max_epochs and not self.stop_training:
-            self.run_epoch()
-            self._decide_current_val_interval()
-            if (self.runner.val_loop is not None
-                    and self._epoch >= self.val_begin
-                    and (self._epoch % self.val_interval == 0
-                         or self._epoch == self._max_epochs)):
-                with preserved():
-                    self.runner.val_loop.run()
-        self.runner.call_hook('after_train')
-        return self.runner.model
 
     def _skip_trained_batches(self) -> int:
         """Make the sampler skip the batches of this epoch trained before
@@ -264,9 +242,9 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         done = self._skip_trained_batches()
         with preserved():
             batches = iter(self.dataloader)
-        if self._resumed_rng_state is not None:
-            restore(self._resumed_rng_state)
-            self._resumed_rng_state = None
+        if self._state_hook.loaded_rng_state is not None:  # resumed
+            restore(self._state_hook.loaded_rng_state)
+            self._state_hook.loaded_rng_state = None
         for idx, data_batch in enumerate(batches, start=done):
             self.run_iter(idx, data_batch)
         self.runner.call_hook('after_train_epoch')

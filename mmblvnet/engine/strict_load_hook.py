@@ -29,7 +29,7 @@ from ..converters.key_rules import (
     model_mismatches,
     strip_prefix,
 )
-from .runner_model import runner_model
+from .check_hooks import runner_model
 
 # Keys of a released IBM bLVNet-TAM file: the backbone under
 # ``baseline_model.``, the classifier under ``new_fc.``, sometimes behind
@@ -79,26 +79,18 @@ def _hints(state_dict: dict, expected: dict) -> List[str]:
     return hints
 
 
-def _weightless_parts(model) -> List[str]:
-    """Names of the model's direct children that hold no tensors (e.g. a
-    ``FeatureHead`` swapped in for the classifier)."""
-    return [
-        name for name, child in model.named_children()
-        if not child.state_dict()
-    ]
-
-
 def _without_weightless_parts(model: nn.Module, state_dict: dict) -> dict:
-    """``state_dict`` less the keys of parts that hold no weights."""
-    for part in _weightless_parts(model):
+    """``state_dict`` less the keys under the model's direct children that
+    hold no tensors (e.g. a ``FeatureHead`` swapped in for the
+    classifier)."""
+    for part, child in model.named_children():
         prefix = part + '.'
         unused = [key for key in state_dict if key.startswith(prefix)]
-        if unused:
+        if unused and not child.state_dict():
             print_log(
                 f'{len(unused)} checkpoint key(s) under {prefix}* are '
-                f'not loaded: model.{part} '
-                f'({type(getattr(model, part)).__name__}) holds no '
-                'weights', logger='current', level=logging.INFO)
+                f'not loaded: model.{part} ({type(child).__name__}) holds '
+                'no weights', logger='current', level=logging.INFO)
             state_dict = {key: value for key, value in state_dict.items()
                           if not key.startswith(prefix)}
     return state_dict

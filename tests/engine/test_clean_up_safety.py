@@ -15,12 +15,12 @@ import torch
 from helpers import tiny_config
 
 from mmblvnet.engine import AtomicCheckpointHook, RobustRunner
-from mmblvnet.engine.atomic_io import remove_stale_parts
-from mmblvnet.engine.owned_files import (
+from mmblvnet.engine.atomic_checkpoint_hook import (
     OwnedRemoval,
     checkpoint_name_pattern,
     refusal,
 )
+from mmblvnet.engine.atomic_io import remove_stale_parts
 
 
 def dead_pid():

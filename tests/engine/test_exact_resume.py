@@ -327,7 +327,7 @@ def test_ddp_rank_stopped_by_sigterm_stops_all_ranks_and_resumes_exactly(
 
 
 def test_each_rank_resumes_its_own_batchnorm_statistics(monkeypatch):
-    from mmblvnet.engine import runner_model as module
+    from mmblvnet.engine import atomic_checkpoint_hook as module
     model = torch.nn.Sequential(torch.nn.BatchNorm1d(2))
     checkpoint = dict(state_dict=model.state_dict(), meta=dict(
         rank_buffers=[torch.tensor([0., 0., 1., 1.]),

@@ -1,5 +1,5 @@
-"""LeanMallocHook: a run's configs opt into the malloc tuning; importing
-mmblvnet leaves the allocator alone."""
+"""LeanMallocHook and tune_malloc: glibc tuning with its opt-outs; a run's
+configs opt into it; importing mmblvnet leaves the allocator alone."""
 import logging
 import os
 import platform
@@ -17,6 +17,31 @@ from mmblvnet.engine import LeanMallocHook, lean_malloc_hook
 
 GLIBC = platform.system() == 'Linux' and platform.libc_ver()[0] == 'glibc'
 
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in (lean_malloc_hook.ENV_VAR, 'MALLOC_MMAP_THRESHOLD_',
+                 'MALLOC_TRIM_THRESHOLD_'):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.mark.skipif(not GLIBC, reason='glibc only')
+def test_applies_on_glibc(clean_env):
+    assert lean_malloc_hook.tune_malloc() is True
+
+
+def test_env_var_keeps_glibc_defaults(clean_env):
+    clean_env.setenv(lean_malloc_hook.ENV_VAR, 'default')
+    assert lean_malloc_hook.tune_malloc() is False
+
+
+@pytest.mark.parametrize('name', ['MALLOC_MMAP_THRESHOLD_',
+                                  'MALLOC_TRIM_THRESHOLD_'])
+def test_user_malloc_settings_win(clean_env, name):
+    clean_env.setenv(name, '131072')
+    assert lean_malloc_hook.tune_malloc() is False
+
 # Counts the mallopt lookups (tune_malloc's only way to change malloc)
 # while importing mmblvnet, then after calling tune_malloc.
 _MALLOPT_LOOKUPS = textwrap.dedent('''
@@ -31,7 +56,7 @@ _MALLOPT_LOOKUPS = textwrap.dedent('''
 
     ctypes.CDLL = SpyCDLL
     import mmblvnet
-    from mmblvnet.engine.malloc import tune_malloc
+    from mmblvnet.engine.lean_malloc_hook import tune_malloc
     print(len(lookups), tune_malloc(), len(lookups))
 ''')
 

@@ -33,21 +33,24 @@ def test_train_step_updates_through_optim_wrapper_update_params():
 
 
 def test_resume_and_the_epoch_loop_are_as_the_resumable_loop_expects():
-    # ResumableEpochBasedTrainLoop reads the iteration Runner.resume sets,
-    # re-states EpochBasedTrainLoop.run around its validation, and
-    # replaces run_epoch's single pass over the data loader.
-    from mmengine.runner import EpochBasedTrainLoop, Runner
+    # ResumableEpochBasedTrainLoop reads the iteration Runner.resume sets
+    # and replaces run_epoch's single pass over the data loader;
+    # ResumeStateHook keeps the generators across validation from
+    # before_val to after_val, the first and last steps of ValLoop.run.
+    from mmengine.runner import EpochBasedTrainLoop, Runner, ValLoop
     resume = inspect.getsource(Runner.resume)
     assert "self.train_loop._iter = checkpoint['meta']['iter']" in resume, (
         'MMEngine\'s Runner.resume no longer sets train_loop._iter')
-    run = inspect.getsource(EpochBasedTrainLoop.run)
-    for step in ('self.run_epoch()', 'self._decide_current_val_interval()',
-                 'self.runner.val_loop.run()',
-                 "self.runner.call_hook('after_train')"):
-        assert step in run, f'MMEngine\'s EpochBasedTrainLoop.run: {step}'
     assert 'enumerate(self.dataloader)' in inspect.getsource(
         EpochBasedTrainLoop.run_epoch), (
             'MMEngine\'s EpochBasedTrainLoop.run_epoch changed')
+    steps = [line.strip() for line in
+             inspect.getsource(ValLoop.run).splitlines()
+             if 'self.' in line]
+    assert steps[0] == "self.runner.call_hook('before_val')", (
+        'MMEngine\'s ValLoop.run no longer starts with before_val')
+    assert steps[-1] == "self.runner.call_hook('after_val')", (
+        'MMEngine\'s ValLoop.run no longer ends with after_val')
 
 
 def test_torch_reraises_a_worker_error_with_the_traceback_last():
