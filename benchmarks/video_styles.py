@@ -47,8 +47,8 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 from mmengine.utils import ProgressBar
 
-from mmblvnet.datasets.seekable import run_ffmpeg
 from mmblvnet.datasets.synthetic import CLASSES, write_rawframes
+from tools.data.seekable import run_ffmpeg
 
 from .scenes import render_scene
 

@@ -16,16 +16,12 @@ import mmblvnet_drn_stub
 
 
 def stub_missing_drn_localizer() -> None:
-    """Let ``import mmaction.models`` succeed without the DRN sub-package.
+    """Let ``import mmaction.models`` succeed without the DRN sub-package
+    the mmaction2 1.2.0 wheel lacks (open-mmlab/mmaction2#2714).
 
-    The mmaction2 1.2.0 wheel ships ``localizers/__init__.py`` importing
-    ``.drn.drn`` but not the ``drn`` folder itself (open-mmlab/mmaction2
-    #2714), so every import of ``mmaction.models`` fails. The finder of
-    :mod:`mmblvnet_drn_stub` provides a stub whose ``DRN`` raises a clear
-    ImportError when built, only where no real ``drn`` package is found.
-    The installed package already runs it at interpreter start (a ``.pth``
-    file), which reaches MMAction2's own tools; this call covers a source
-    checkout used without installing.
+    The installed package already installs :mod:`mmblvnet_drn_stub`'s
+    finder at interpreter start (a ``.pth`` file); this call covers a
+    source checkout used without installing.
     """
     mmblvnet_drn_stub.install()
 
@@ -70,25 +66,26 @@ def _history_buffer_method(owner, name: str):
         'only HistoryBuffer statistics methods are allowed')
 
 
-def mmengine_checkpoint_types() -> list:
-    """Globals found in checkpoints written by MMEngine's runner.
+def allow_mmengine_checkpoint_types() -> None:
+    """Allow exactly MMEngine's checkpoint types in ``weights_only`` loads.
 
     torch >= 2.6 loads with ``weights_only=True`` by default
     (pytorch/pytorch#101935), which rejects the message hub's
     ``HistoryBuffer`` (with its statistics methods, pickled through
-    ``getattr``) and the numpy scalars and arrays the runner stores in
-    ``meta`` and ``message_hub`` (open-mmlab/mmengine#1603). These are
-    exactly the extra globals a runner checkpoint holds.
-
-    Returns:
-        list: Classes and functions to allow in ``weights_only`` loading;
-        ``getattr`` is served by a stand-in limited to ``HistoryBuffer``.
+    ``getattr``, served here by a stand-in limited to ``HistoryBuffer``)
+    and the numpy scalars and arrays the runner stores in ``meta`` and
+    ``message_hub`` (open-mmlab/mmengine#1603). These are exactly the extra
+    globals a runner checkpoint holds; the check itself stays on: a pickle
+    with any other global is refused.
     """
+    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
+    if add_safe_globals is None:  # torch < 2.4: weights_only off by default
+        return
     from mmengine.logging import HistoryBuffer
 
     numpy_scalars = [np.dtype(code).type for code in '?bhilqBHILQefdgFDG']
     dtype_classes = [type(np.dtype(code)) for code in '?bhilqBHILQefdgFDGOU']
-    return [
+    add_safe_globals([
         HistoryBuffer,
         (_history_buffer_method, 'builtins.getattr'),
         codecs.encode,
@@ -98,17 +95,7 @@ def mmengine_checkpoint_types() -> list:
         np._core.multiarray.scalar,
         *numpy_scalars,
         *dtype_classes,
-    ]
-
-
-def allow_mmengine_checkpoint_types() -> None:
-    """Allow exactly MMEngine's checkpoint types in ``weights_only`` loads.
-
-    The check itself stays on: a pickle with any other global is refused.
-    """
-    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
-    if add_safe_globals is not None:
-        add_safe_globals(mmengine_checkpoint_types())
+    ])
 
 
 def init_dist_without_cuda() -> None:

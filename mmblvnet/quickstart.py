@@ -22,8 +22,7 @@ from typing import Dict, Optional, Sequence
 from mmengine.config import Config, DictAction
 
 from .datasets.synthetic import generate
-from .utils.cli import run_main
-from .utils.launch import build_runner
+from .utils.cli import build_runner, run_main
 
 DEMO_CONFIG = osp.join('configs', 'demo',
                        'blvnet-tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py')

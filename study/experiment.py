@@ -16,7 +16,7 @@ On a GPU (``device='cuda'``) the budget is wall time, synchronised with
 the device. The configs come from the installed package
 (:func:`~mmblvnet.quickstart.packaged_config` and MMAction2's through
 ``mmengine.hub``), the runner is the tools' one
-(:func:`mmblvnet.utils.launch.build_runner`).
+(:func:`mmblvnet.utils.cli.build_runner`).
 """
 import copy
 import functools
@@ -41,7 +41,7 @@ from benchmarks.profiling import (
     train_peak_bytes,
 )
 from mmblvnet.quickstart import packaged_config, use_generated_data
-from mmblvnet.utils import launch
+from mmblvnet.utils import cli
 from mmblvnet.utils.complexity import recognizer_complexity
 
 _TSN = ('mmaction::recognition/tsn/'
@@ -181,7 +181,7 @@ def build_runner(cfg: Config) -> Runner:
     on every call, about 10% of a training step at the study's frame
     sizes. Applied to every model alike.
     """
-    runner = launch.build_runner(cfg)
+    runner = cli.build_runner(cfg)
     runner.model.backbone.register_forward_pre_hook(
         lambda module, args: (args[0].contiguous(), *args[1:]))
     return runner

@@ -29,11 +29,17 @@ LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 def load_tool(relative: str) -> ModuleType:
     """A script of this repository, e.g. ``'tools/demo.py'``, imported as
-    a module (tools are scripts, not a package)."""
+    a module (tools are scripts, not a package), its folder on
+    ``sys.path`` as Python runs a script (tools import their siblings)."""
+    path = REPO / relative
     spec = importlib.util.spec_from_file_location(
-        relative.replace('/', '_').removesuffix('.py'), REPO / relative)
+        relative.replace('/', '_').removesuffix('.py'), path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
     return module
 
 

@@ -12,7 +12,7 @@ checkpoint is one ``error: <file>: <reason>`` line and exit status 1;
 """
 import sys
 
-from mmblvnet.utils.launch import test
+from mmaction_tool import test
 
 if __name__ == '__main__':
     sys.exit(test())

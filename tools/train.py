@@ -14,7 +14,7 @@ saves a checkpoint that ``--resume`` continues from exactly.
 """
 import sys
 
-from mmblvnet.utils.launch import train
+from mmaction_tool import train
 
 if __name__ == '__main__':
     sys.exit(train())

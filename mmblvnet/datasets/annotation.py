@@ -36,33 +36,43 @@ class Entry(NamedTuple):
     labels: Tuple[int, ...]  # empty when the line has no label
 
 
-def _fail(ann_file: str, line: int, text: str, reason: str,
-          expected: str) -> AnnotationError:
-    return AnnotationError(
-        f'{ann_file}, line {line}: {reason} in {text!r}; expected '
-        f"'{expected}'")
+class _Line(NamedTuple):
+    """A line being parsed, and the errors that name it."""
+    ann_file: str
+    number: int
+    text: str
+    expected: str  # the format of a line, e.g. '<video> <label>'
 
+    def error(self, reason: str) -> AnnotationError:
+        return AnnotationError(
+            f'{self.ann_file}, line {self.number}: {reason} in '
+            f"{self.text!r}; expected '{self.expected}'")
 
-def _integers(values: Sequence[str], what: str, ann_file: str, line: int,
-              text: str, expected: str) -> Tuple[int, ...]:
-    numbers = []
-    for value in values:
-        try:
-            numbers.append(int(value))
-        except ValueError:
-            raise _fail(ann_file, line, text,
-                        f'{what} {value!r} is not an integer',
-                        expected) from None
-    return tuple(numbers)
+    def integers(self, values: Sequence[str], what: str) -> Tuple[int, ...]:
+        numbers = []
+        for value in values:
+            try:
+                numbers.append(int(value))
+            except ValueError:
+                raise self.error(
+                    f'{what} {value!r} is not an integer') from None
+        return tuple(numbers)
+
+    def labels(self, values: Sequence[str],
+               multi_class: bool) -> Tuple[int, ...]:
+        labels = self.integers(values, 'label')
+        if len(labels) > 1 and not multi_class:
+            raise self.error(f'{len(labels)} labels but multi_class=False')
+        return labels
 
 
 _BYTE_ORDER_MARK = '\ufeff'
 
 
-def _lines(ann_file: str,
-           delimiter: Optional[str]) -> Iterator[Tuple[int, str, List[str]]]:
-    """``(line number, text, fields)`` of every line, split as MMAction2's
-    data sets split it (each line is one sample there)."""
+def _lines(ann_file: str, delimiter: Optional[str],
+           expected: str) -> Iterator[Tuple[_Line, List[str]]]:
+    """Every line and its fields, split as MMAction2's data sets split it
+    (each line is one sample there)."""
     for number, text in enumerate(list_from_file(ann_file), 1):
         if number == 1 and text.startswith(_BYTE_ORDER_MARK):
             raise AnnotationError(
@@ -73,7 +83,8 @@ def _lines(ann_file: str,
             raise AnnotationError(
                 f'{ann_file}, line {number}: blank line (MMAction2 reads it '
                 'as a sample whose path is the data folder); remove it')
-        yield number, text, text.strip().split(delimiter)
+        yield (_Line(ann_file, number, text, expected),
+               text.strip().split(delimiter))
 
 
 def read_video_list(ann_file: str,
@@ -91,16 +102,11 @@ def read_video_list(ann_file: str,
         list[Entry]: One entry per line, in file order.
     """
     expected = '<video> <label>' + (' [<label> ...]' if multi_class else '')
-    entries = []
-    for line, text, fields in _lines(ann_file, delimiter):
-        labels = _integers(fields[1:], 'label', ann_file, line, text,
-                           expected)
-        if len(labels) > 1 and not multi_class:
-            raise _fail(ann_file, line, text,
-                        f'{len(labels)} labels but multi_class=False',
-                        expected)
-        entries.append(Entry(line, (fields[0], ), labels))
-    return entries
+    return [
+        Entry(line.number, (fields[0], ),
+              line.labels(fields[1:], multi_class))
+        for line, fields in _lines(ann_file, delimiter, expected)
+    ]
 
 
 def read_rawframe_list(ann_file: str,
@@ -121,22 +127,14 @@ def read_rawframe_list(ann_file: str,
     expected = ('<folder> ' + ('<offset> ' if with_offset else '') +
                 '<total_frames> <label>')
     entries = []
-    for line, text, fields in _lines(ann_file, None):
+    for line, fields in _lines(ann_file, None, expected):
         if len(fields) < 1 + counts:
-            raise _fail(ann_file, line, text,
-                        f'{len(fields)} field(s)', expected)
-        numbers = _integers(fields[1:1 + counts], 'frame count', ann_file,
-                            line, text, expected)
-        if min(numbers) < 0:
-            raise _fail(ann_file, line, text, 'a negative frame count',
-                        expected)
-        labels = _integers(fields[1 + counts:], 'label', ann_file, line,
-                           text, expected)
-        if len(labels) > 1 and not multi_class:
-            raise _fail(ann_file, line, text,
-                        f'{len(labels)} labels but multi_class=False',
-                        expected)
-        entries.append(Entry(line, tuple(fields[:1 + counts]), labels))
+            raise line.error(f'{len(fields)} field(s)')
+        if min(line.integers(fields[1:1 + counts], 'frame count')) < 0:
+            raise line.error('a negative frame count')
+        labels = line.labels(fields[1 + counts:], multi_class)
+        entries.append(Entry(line.number, tuple(fields[:1 + counts]),
+                             labels))
     return entries
 
 
@@ -184,17 +182,12 @@ def read_dataset_list(
     else:
         entries = read_rawframe_list(
             ann_file, bool(dataset.get('with_offset', False)), multi_class)
-    require_entries(ann_file, entries)
-    return ann_file, entries
-
-
-def require_entries(ann_file: str, entries: Sequence[Entry]) -> None:
-    """Raise naming ``ann_file`` when it lists no sample at all."""
     if not entries:
         raise AnnotationError(
             f'{ann_file}: the list is empty (no line names a sample); check '
             'that ann_file points at the list that the data preparation '
             'wrote (docs/data.md)')
+    return ann_file, entries
 
 
 def label_rows(entries: Sequence[Entry]) -> np.ndarray:
@@ -230,32 +223,31 @@ def check_label_range(ann_file: str,
     line, lowest, highest, labelled = rows.T.astype(np.int64)
     labelled = labelled.astype(bool)
     if require_labels and not labelled.all():
-        _raise_unlabelled(ann_file, line[~labelled])
+        unlabelled = line[~labelled]
+        raise AnnotationError(
+            f'{ann_file}: line(s) {_listed(unlabelled)} have no label, but '
+            'this loop trains on or scores the labels (an unlabelled line '
+            'would count as a wrong answer): give every line a label, or '
+            'run inference without metrics (predictions only): '
+            '--cfg-options test_evaluator.type=DumpResults '
+            'test_evaluator.out_file_path=preds.pkl')
     outside = labelled & ((lowest < 0) | (highest >= num_classes))
     bad = np.flatnonzero(outside)
     if bad.size == 0:
         return
-    problems = []
-    for i in bad[:5]:
-        label = lowest[i] if lowest[i] < 0 else highest[i]
-        problems.append(f'line {line[i]}: label {label}')
+    problems = [
+        f'line {line[i]}: label {lowest[i] if lowest[i] < 0 else highest[i]}'
+        for i in bad[:5]
+    ]
     raise AnnotationError(
         f'{ann_file}: {_listed(problems, bad.size)}; labels must be '
         f'0..{num_classes - 1} ({source}={num_classes}): fix the list, or '
         f'set {source} to the number of classes')
 
 
-def _listed(items: Sequence[str], total: int, shown: int = 5) -> str:
-    more = f' and {total - shown} more' if total > shown else ''
-    return ', '.join(items[:shown]) + more
-
-
-def _raise_unlabelled(ann_file: str, lines: np.ndarray) -> None:
-    numbers = [str(number) for number in lines[:5]]
-    raise AnnotationError(
-        f'{ann_file}: line(s) {_listed(numbers, lines.size)} have no label, '
-        'but this loop trains on or scores the labels (an unlabelled line '
-        'would count as a wrong answer): give every line a label, or run '
-        'inference without metrics (predictions only): --cfg-options '
-        'test_evaluator.type=DumpResults '
-        'test_evaluator.out_file_path=preds.pkl')
+def _listed(items: Sequence, total: Optional[int] = None) -> str:
+    """The first 5 of ``items``, and how many of ``total`` (default: all
+    items) are left out."""
+    more = (len(items) if total is None else total) - 5
+    return ', '.join(map(str, items[:5])) + (f' and {more} more'
+                                             if more > 0 else '')

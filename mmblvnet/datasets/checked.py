@@ -32,10 +32,6 @@ class BadSampleError(RuntimeError):
     """A sample that cannot be read; the message names file and reason."""
 
 
-def _is_local(path: str) -> bool:
-    return '://' not in path
-
-
 def sample_path(info: dict) -> Optional[str]:
     """The video file or frame folder of a sample's data info."""
     return info.get('filename', info.get('frame_dir'))
@@ -47,7 +43,7 @@ def precheck(info: dict) -> Optional[str]:
     if 'frame_dir' in info and info.get('total_frames', 1) < 1:
         return f"the list gives total_frames={info['total_frames']}"
     path = sample_path(info)
-    if path is None or not _is_local(path):
+    if path is None or '://' in path:
         return None
     if 'frame_dir' in info:
         return None if osp.isdir(path) else 'frame folder not found'

@@ -19,8 +19,8 @@ index) alone (:func:`sample_randomness`; :class:`~.checked.CheckedDataset`
 enters it around each sample).
 """
 import random
-from contextlib import contextmanager, nullcontext
-from typing import ContextManager, Iterator
+from contextlib import contextmanager
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -101,15 +101,7 @@ class SeededIndex(int):
 
 
 @contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    with preserved():
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)
-        yield
-
-
-def sample_randomness(index: int) -> ContextManager[None]:
+def sample_randomness(index: int) -> Iterator[None]:
     """The context to load sample ``index`` in.
 
     For a :class:`SeededIndex`, Python's, NumPy's and torch's generators
@@ -117,6 +109,12 @@ def sample_randomness(index: int) -> ContextManager[None]:
     set back to their states after it (the process's own streams, e.g. for
     dropout, do not move); for a plain ``int`` nothing changes.
     """
-    if isinstance(index, SeededIndex):
-        return _seeded(index.stream_seed())
-    return nullcontext()
+    if not isinstance(index, SeededIndex):
+        yield
+        return
+    seed = index.stream_seed()
+    with preserved():
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        yield

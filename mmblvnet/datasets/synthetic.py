@@ -75,10 +75,6 @@ def class_names(num_classes: int) -> List[str]:
     return list(CLASSES[:num_classes])
 
 
-def _clip_rng(seed: int, split: str, index: int) -> np.random.Generator:
-    return np.random.default_rng([seed, SPLITS.index(split), index])
-
-
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     """A random colour with a random linear gradient and a faint texture."""
     base = rng.uniform(0, 255, size=3)
@@ -238,11 +234,6 @@ def write_rawframes(folder: str, frames: np.ndarray,
                     cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
 
 
-def _settings(**kwargs) -> Dict:
-    return dict(generator='mmblvnet.datasets.synthetic',
-                version=GENERATOR_VERSION, **kwargs)
-
-
 def read_meta(out_dir: str) -> Optional[Dict]:
     """Return the settings a finished data set was generated with, if any."""
     path = osp.join(out_dir, META_FILE)
@@ -286,7 +277,8 @@ def generate(out_dir: str, clips_per_class: int = 250, num_classes: int = 6,
         raise ValueError(
             f'clips_per_class={clips_per_class} with val_fraction='
             f'{val_fraction} leaves an empty train or val split')
-    settings = _settings(
+    settings = dict(
+        generator='mmblvnet.datasets.synthetic', version=GENERATOR_VERSION,
         clips_per_class=clips_per_class, num_classes=num_classes,
         num_frames=num_frames, size=size, val_fraction=val_fraction,
         distractors=distractors, rawframes=rawframes, seed=seed, fps=fps,
@@ -312,8 +304,8 @@ def generate(out_dir: str, clips_per_class: int = 250, num_classes: int = 6,
         video_lines, frame_lines = [], []
         for index in range(clips * num_classes):
             label = index % num_classes
-            frames = render_clip(label, _clip_rng(seed, split, index),
-                                 num_frames, size, distractors)
+            rng = np.random.default_rng([seed, SPLITS.index(split), index])
+            frames = render_clip(label, rng, num_frames, size, distractors)
             name = f'{split}/{index:05d}'
             write_video(osp.join(partial, 'videos', f'{name}.mp4'), frames,
                         fps)

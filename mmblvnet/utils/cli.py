@@ -15,6 +15,8 @@ wrong option, a full disk) the same way: one line on stderr and exit
 status 1. :data:`USER_ERRORS` is the one list of what counts as such a
 failure. ``--debug`` on the command line, or the environment variable
 ``MMBLVNET_DEBUG=1``, lets the exception through with its traceback.
+:func:`build_runner` builds the runner a config names, with every failure
+to load a checkpoint one error naming the file.
 """
 import contextlib
 import os
@@ -29,6 +31,9 @@ from typing import (
     Sequence,
     Tuple,
 )
+
+from mmengine.config import Config
+from mmengine.runner import Runner
 
 from ..converters.key_rules import CheckpointKeyError
 from ..datasets.checked import BadSampleError
@@ -84,6 +89,23 @@ def checkpoint_errors(path: str) -> Iterator[None]:
         reason = (message[len(path) + 2:] if message.startswith(f'{path}: ')
                   else f'cannot be loaded as a checkpoint ({_reason(error)})')
         raise CheckpointFileError(path, reason) from error
+
+
+def build_runner(cfg: Config) -> Runner:
+    """Build the runner the config asks for (``runner_type``, default
+    MMEngine's ``Runner``) whose checkpoint loads fail with one
+    :func:`checkpoint_errors` error naming the file."""
+    from mmaction.registry import RUNNERS
+    runner_cls = RUNNERS.get(cfg.get('runner_type', 'Runner'))
+
+    class Named(runner_cls):
+
+        def load_checkpoint(self, filename: str, *args, **kwargs):
+            with checkpoint_errors(filename):
+                return super().load_checkpoint(filename, *args, **kwargs)
+
+    Named.__name__ = Named.__qualname__ = runner_cls.__name__
+    return Named.from_cfg(cfg)
 
 
 def split_debug(argv: Optional[Sequence[str]]) -> Tuple[List[str], bool]:

@@ -8,7 +8,7 @@ MMAction2's tool, the forward includes the classification head, so the
 numbers are those of a whole recognizer on one clip (what the papers
 report).
 """
-from typing import Dict, Sequence, Tuple, Union
+from typing import Dict, Sequence, Union
 
 import torch
 from mmaction.models import Recognizer3D
@@ -43,32 +43,6 @@ class RecognizerForward(nn.Module):
         feats, _ = self.recognizer.extract_feat(
             inputs, stage=stage, test_mode=True)
         return feats
-
-
-def resolve_input_shape(model: nn.Module,
-                        shape: Sequence[int]) -> Tuple[int, ...]:
-    """Full input shape of ``model`` from a ``--shape`` argument.
-
-    Args:
-        model (nn.Module): The recognizer.
-        shape (Sequence[int]): ``S`` or ``H W`` (a 2D recognizer: one clip
-            of ``backbone.num_segments`` RGB frames, or 1 frame without
-            that attribute), or a full (N, T, C, H, W) shape for a 2D
-            recognizer, (N, C, T, H, W) for a 3D one.
-
-    Returns:
-        tuple[int]: The shape of the input tensor.
-    """
-    shape = tuple(int(s) for s in shape)
-    if len(shape) == 5:
-        return shape
-    if len(shape) in (1, 2) and not isinstance(model, Recognizer3D):
-        height, width = shape * 2 if len(shape) == 1 else shape
-        frames = getattr(model.backbone, 'num_segments', 1)
-        return (1, frames, 3, height, width)
-    raise ValueError(
-        f'invalid --shape {list(shape)}: give H W (or S) for a 2D '
-        'recognizer, or the full shape N T C H W (2D) / N C T H W (3D)')
 
 
 def recognizer_complexity(model: nn.Module,

@@ -4,7 +4,7 @@ import numpy as np
 
 from benchmarks.keyframes import frames_to_decode, keyframe_indices
 from benchmarks.video_styles import STYLES, encode_video, render_frames
-from mmblvnet.datasets.seekable import codec_args
+from tools.data.seekable import codec_args
 
 
 def test_frames_to_decode_is_the_union_of_keyframe_to_frame_runs():

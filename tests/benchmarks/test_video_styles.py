@@ -13,7 +13,7 @@ from benchmarks.video_styles import (
     generate_styled,
     render_frames,
 )
-from mmblvnet.datasets.seekable import reencode
+from tools.data.seekable import reencode
 
 
 def probe(path):

@@ -17,7 +17,7 @@ from benchmarks.video_styles import (
     render_frames,
 )
 from mmblvnet.datasets import BadSampleError
-from mmblvnet.datasets.seekable import codec_args
+from tools.data.seekable import codec_args
 
 DECORD = ('DecordInit', 'DecordDecode')
 TORCHCODEC = ('TorchCodecInit', 'TorchCodecDecode')

@@ -410,7 +410,8 @@ import os
 import sys
 import time
 
-from mmblvnet.utils import launch
+sys.path.insert(0, 'tools')  # run from the repository root
+from mmaction_tool import train  # noqa: E402
 
 MARKER, TARGET = sys.argv[1], sys.argv[2]
 real_open = builtins.open
@@ -444,7 +445,7 @@ def stalling_open(file, mode='r', *args, **kwargs):
 
 
 builtins.open = stalling_open
-launch.train(sys.argv[3:])
+train(sys.argv[3:])
 '''
 
 

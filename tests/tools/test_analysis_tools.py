@@ -5,8 +5,6 @@ from helpers import REPO, load_tool
 from mmaction.registry import MODELS
 from mmengine.config import Config
 
-from mmblvnet.utils.complexity import resolve_input_shape
-
 CONFIG = str(REPO / 'configs' / 'blvnet_tam_r50_8x.py')
 
 
@@ -44,6 +42,8 @@ def test_profile_train_step_times_and_splits_ops_by_shape(capsys):
 def test_short_shape_means_one_clip_of_num_segments_frames():
     with torch.device('meta'):
         model = MODELS.build(Config.fromfile(CONFIG).model)
+    resolve_input_shape = load_tool(
+        'tools/analysis/get_flops.py').resolve_input_shape
     assert resolve_input_shape(model, [224, 224]) == (1, 16, 3, 224, 224)
     assert resolve_input_shape(model, [160]) == (1, 16, 3, 160, 160)
     with pytest.raises(ValueError, match='N T C H W'):

@@ -12,13 +12,22 @@ import sys
 
 import pytest
 import torch
-from helpers import DEMO, REPO, assert_ok, free_port, run, wait_for
+from helpers import (
+    DEMO,
+    REPO,
+    assert_ok,
+    free_port,
+    load_tool,
+    run,
+    wait_for,
+)
 from helpers import data_options as few_clip_options
 from mmengine.config import Config
 
 from mmblvnet import quickstart
 from mmblvnet.engine.robust_runner import fit_to_machine
-from mmblvnet.utils import launch
+
+mmaction_tool = load_tool('tools/mmaction_tool.py')
 
 
 def data_options(root, epochs=1, batch_size=4, validate=True):
@@ -144,9 +153,9 @@ def test_cpu_distributed_launch_uses_gloo_and_device_less_ddp(
 def test_tools_are_mmaction2s_with_every_flag():
     """The tools run MMAction2's own scripts: same flags, e.g. the
     visualisation flags of tools/test.py."""
-    for name in launch.TOOLS:
-        tool = launch.load_mmaction_tool(name)
-        assert tool.Runner is tool.RUNNERS is launch._Runners
+    for name in mmaction_tool.TOOLS:
+        tool = mmaction_tool.load_mmaction_tool(name)
+        assert tool.Runner is tool.RUNNERS is mmaction_tool._Runners
         assert 'mmaction' in tool.__file__
     result = run([sys.executable, 'tools/test.py', '--help'])
     assert_ok(result)
@@ -157,7 +166,7 @@ def test_tools_are_mmaction2s_with_every_flag():
 
 def test_amp_on_cpu_is_one_error_line(monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    assert launch.train([str(DEMO), '--amp']) == 1
+    assert mmaction_tool.train([str(DEMO), '--amp']) == 1
     err = capsys.readouterr().err
     assert err.startswith('error: --amp needs CUDA')
     assert len(err.splitlines()) == 1
@@ -196,9 +205,9 @@ def trained(synthetic_root, tmp_path_factory):
 def test_bad_checkpoint_to_test_tool_is_one_error_line(
         trained, tmp_path, capsys, kind, reason):
     checkpoint = bad_checkpoint(tmp_path, kind, good=trained[0])
-    status = launch.test([str(DEMO), str(checkpoint), '--work-dir',
-                          str(tmp_path / 'work'), '--cfg-options',
-                          *trained[1]])
+    status = mmaction_tool.test([
+        str(DEMO), str(checkpoint), '--work-dir', str(tmp_path / 'work'),
+        '--cfg-options', *trained[1]])
     err = capsys.readouterr().err
     assert status == 1
     line = [text for text in err.splitlines() if text.startswith('error:')]

@@ -22,13 +22,13 @@ import time
 from typing import Dict, Optional, Sequence
 
 import torch
+from get_flops import resolve_input_shape
 from mmengine.config import Config, DictAction
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from torch.profiler import profile
 
 from mmblvnet.utils.cli import run_main
-from mmblvnet.utils.complexity import resolve_input_shape
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -47,9 +47,9 @@ from multiprocessing.pool import ThreadPool
 from typing import Dict, Optional, Sequence
 
 from mmengine.utils import ProgressBar
+from seekable import DEFAULT_CRF, reencode
 
 from mmblvnet.datasets.annotation import Entry, read_video_list
-from mmblvnet.datasets.seekable import DEFAULT_CRF, reencode
 from mmblvnet.utils.cli import run_main
 
 LOG_FILE = 'make_seekable.jsonl'

@@ -12,10 +12,14 @@ it MMEngine's ``Runner``). What the tools add to MMAction2's:
 
 * MMAction2's argument checks (``assert``) reported as user errors, and
   the merged config checked before anything is built
-  (:func:`~mmblvnet.utils.config_check.check_config`);
+  (:func:`config_check.check_config`);
 * any failure to load or resume a checkpoint as one error naming the file
-  (:func:`~mmblvnet.utils.cli.checkpoint_errors`), and every user error
-  as one ``error:`` line (:func:`~mmblvnet.utils.cli.run_main`).
+  (:func:`~mmblvnet.utils.cli.build_runner`), and every user error as one
+  ``error:`` line (:func:`~mmblvnet.utils.cli.run_main`).
+
+This module sits beside the tools (in the clone and in the installed
+``mmblvnet/.mim/tools``): Python puts a script's folder first on
+``sys.path``, so the tools import it by name.
 """
 import copy
 import functools
@@ -25,35 +29,11 @@ import sys
 from types import ModuleType
 from typing import List, Optional, Sequence
 
-from mmengine.config import Config
-from mmengine.runner import Runner
+from config_check import check_config
 
-from .cli import checkpoint_errors, run_main
-from .config_check import check_config
+from mmblvnet.utils.cli import build_runner, run_main
 
 TOOLS = ('train', 'test')
-
-
-def _named_checkpoint_errors(runner_cls: type) -> type:
-    """A subclass of ``runner_cls`` whose checkpoint loads fail with one
-    error naming the file."""
-
-    class Named(runner_cls):
-
-        def load_checkpoint(self, filename: str, *args, **kwargs):
-            with checkpoint_errors(filename):
-                return super().load_checkpoint(filename, *args, **kwargs)
-
-    Named.__name__ = Named.__qualname__ = runner_cls.__name__
-    return Named
-
-
-def build_runner(cfg: Config) -> Runner:
-    """Build the runner the config asks for (``runner_type``, default
-    MMEngine's ``Runner``); checkpoint loads fail naming the file."""
-    from mmaction.registry import RUNNERS
-    runner_cls = RUNNERS.get(cfg.get('runner_type', 'Runner'))
-    return _named_checkpoint_errors(runner_cls).from_cfg(cfg)
 
 
 def mmaction_tool_path(name: str) -> str:
@@ -87,14 +67,14 @@ def _checked_merge(merge_args, training: bool):
 
 class _Runners:
     """What MMAction2's tools call as ``Runner.from_cfg(cfg)`` and
-    ``RUNNERS.build(cfg)``: :func:`build_runner`."""
+    ``RUNNERS.build(cfg)``: :func:`~mmblvnet.utils.cli.build_runner`."""
 
     from_cfg = build = staticmethod(build_runner)
 
 
 def load_mmaction_tool(name: str) -> ModuleType:
     """MMAction2's tool as a module that builds its runner with
-    :func:`build_runner`."""
+    :func:`~mmblvnet.utils.cli.build_runner`."""
     import mmblvnet  # noqa: F401  (workarounds and registration first)
     path = mmaction_tool_path(name)
     spec = importlib.util.spec_from_file_location(f'mmaction_tools_{name}',

@@ -1,4 +1,5 @@
-"""Config mistakes found before anything is built or read.
+"""Config mistakes found before anything is built or read (by
+``tools/train.py`` and ``tools/test.py``, through :mod:`mmaction_tool`).
 
 * A top-level variable set by ``--cfg-options`` (``num_segments=0``):
   the config file already used it when it was read, so the new value

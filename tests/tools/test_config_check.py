@@ -8,13 +8,14 @@ from helpers import (
     DEMO,
     REPO,
     data_options,
+    load_tool,
     logged_warnings,
     run,
     train_command,
 )
 from mmengine.config import Config
 
-from mmblvnet.utils.config_check import check_config
+check_config = load_tool('tools/config_check.py').check_config
 
 FINETUNE = (REPO / 'configs' / 'finetune' /
             'blvnet-tam_r50_sthv2-pre_1xb8-1x1x16-10e_custom-rgb.py')

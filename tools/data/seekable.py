@@ -5,7 +5,7 @@ long-GOP H.264 video (a keyframe every 250 frames, B-frames) that is up to
 hundreds of frames per sampled frame. :func:`reencode` writes a copy with
 a keyframe every ``gop`` frames and no B-frames (same frame size, rate and
 count) and checks it against ffmpeg's own decode of the source.
-``tools/data/make_seekable.py`` runs it over a data set list. With
+``make_seekable.py`` beside it runs it over a data set list. With
 ``frames=True`` :func:`reencode` writes JPEG frame folders instead
 (``img_00001.jpg, ...``, ``RawframeDataset``'s names).
 """
