@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def slow_tam(x, weight, num_segments, method='sum'):
+def slow_tam(x, weight, num_segments, method='sum', causal=False):
     """TAM from its definition, one output frame and one term at a time.
 
     Args:
@@ -18,6 +18,8 @@ def slow_tam(x, weight, num_segments, method='sum'):
         weight (torch.Tensor): Kernels of shape (k, C).
         num_segments (int): T.
         method (str): 'sum' or 'max'.
+        causal (bool): Blend frames t - k + 1 .. t instead of
+            t - k // 2 .. t + k // 2.
     """
     k = weight.shape[0]
     clips = x.view(-1, num_segments, *x.shape[1:])
@@ -26,7 +28,7 @@ def slow_tam(x, weight, num_segments, method='sum'):
         for t in range(num_segments):
             terms = []
             for i in range(k):
-                source = t + i - k // 2
+                source = t + i - (k - 1 if causal else k // 2)
                 frame = (clips[n, source] if 0 <= source < num_segments else
                          torch.zeros_like(clips[n, t]))
                 terms.append(weight[i].view(-1, 1, 1) * frame)
@@ -39,7 +41,8 @@ def slow_tam(x, weight, num_segments, method='sum'):
 def _apply_tam(tam, x):
     if tam is None:
         return x
-    return slow_tam(x, tam.weight, tam.num_segments, tam.blending_method)
+    return slow_tam(x, tam.weight, tam.num_segments, tam.blending_method,
+                    tam.causal)
 
 
 def _run(modules, x):

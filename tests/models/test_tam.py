@@ -4,16 +4,20 @@ from reference import slow_tam
 
 from mmblvnet.models.common.tam import TAM
 
-CASES = [(k, method, t) for k in (1, 3, 5) for method in ('sum', 'max')
-         for t in (2, 4, 8)]
+# (blending_frames, method, num_segments, causal)
+CASES = [(k, method, t, causal) for causal, ks in ((False, (1, 3, 5)),
+                                                   (True, (2, 3)))
+         for k in ks for method in ('sum', 'max') for t in (2, 4, 8)]
 
 
-@pytest.mark.parametrize('k,method,num_segments', CASES)
-def test_tam_equals_per_frame_formula(k, method, num_segments):
-    tam = TAM(6, num_segments, blending_frames=k, blending_method=method)
+@pytest.mark.parametrize('k,method,num_segments,causal', CASES)
+def test_tam_equals_per_frame_formula(k, method, num_segments,
+                                      causal):
+    tam = TAM(6, num_segments, blending_frames=k, blending_method=method,
+              causal=causal)
     x = torch.randn(2 * num_segments, 6, 3, 5, requires_grad=True)
     out = tam(x)
-    expected = slow_tam(x, tam.weight, num_segments, method)
+    expected = slow_tam(x, tam.weight, num_segments, method, causal)
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
 
     grad = torch.randn_like(out)
@@ -23,10 +27,11 @@ def test_tam_equals_per_frame_formula(k, method, num_segments):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize('k,method,num_segments', CASES)
+@pytest.mark.parametrize('k,method,num_segments,causal', CASES)
 def test_tam_on_even_and_odd_frames_matches_plain_forward(
-        k, method, num_segments):
-    tam = TAM(4, num_segments, blending_frames=k, blending_method=method)
+        k, method, num_segments, causal):
+    tam = TAM(4, num_segments, blending_frames=k, blending_method=method,
+              causal=causal)
     x = torch.randn(3 * num_segments, 4, 2, 3)
     pairs = x.view(3, num_segments // 2, 2, 4, 2, 3)
     even = pairs[:, :, 0].reshape(-1, 4, 2, 3)
@@ -40,18 +45,19 @@ def test_tam_on_even_and_odd_frames_matches_plain_forward(
                                expected[:, :, 1].reshape_as(odd_out))
 
 
-@pytest.mark.parametrize('k,method,num_segments', CASES)
+@pytest.mark.parametrize('k,method,num_segments,causal', CASES)
 def test_tam_on_the_onnx_export_path_equals_per_frame_formula(
-        k, method, num_segments, monkeypatch):
+        k, method, num_segments, causal, monkeypatch):
     # ONNX export's form (whole frames rotated along the batch, masked
     # at clip boundaries).
     monkeypatch.setattr(torch.onnx, 'is_in_onnx_export', lambda: True)
-    tam = TAM(6, num_segments, blending_frames=k, blending_method=method)
+    tam = TAM(6, num_segments, blending_frames=k, blending_method=method,
+              causal=causal)
     x = torch.randn(3 * num_segments, 6, 3, 5)
     pairs = x.view(3, num_segments // 2, 2, 6, 3, 5)
     even = pairs[:, :, 0].reshape(-1, 6, 3, 5)
     odd = pairs[:, :, 1].reshape(-1, 6, 3, 5)
-    expected = slow_tam(x, tam.weight, num_segments, method)
+    expected = slow_tam(x, tam.weight, num_segments, method, causal)
     torch.testing.assert_close(tam(x), expected, atol=1e-5, rtol=1e-5)
     expected = expected.view_as(pairs)
     for got, parity in zip(tam.forward_pairs(even, odd), (0, 1)):
@@ -59,21 +65,23 @@ def test_tam_on_the_onnx_export_path_equals_per_frame_formula(
             got, expected[:, :, parity].reshape_as(got), atol=1e-5,
             rtol=1e-5)
     duplicated = slow_tam(even.repeat_interleave(2, dim=0), tam.weight,
-                          num_segments, method).view(-1, 2, 6, 3, 5)
+                          num_segments, method, causal).view(-1, 2, 6, 3, 5)
     for got, parity in zip(tam.forward_pairs(even, even), (0, 1)):
         torch.testing.assert_close(
             got, duplicated[:, parity], atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize('k,method,num_segments', CASES)
+@pytest.mark.parametrize('k,method,num_segments,causal', CASES)
 def test_tam_on_pair_maps_matches_duplicated_frames(k, method,
-                                                     num_segments):
-    tam = TAM(4, num_segments, blending_frames=k, blending_method=method)
+                                                     num_segments, causal):
+    tam = TAM(4, num_segments, blending_frames=k, blending_method=method,
+              causal=causal)
     pair_maps = torch.randn(2 * num_segments // 2, 4, 3, 3,
                             requires_grad=True)
     duplicated = pair_maps.repeat_interleave(2, dim=0)
     even, odd = tam.forward_pairs(pair_maps, pair_maps)
-    expected = slow_tam(duplicated, tam.weight, num_segments, method)
+    expected = slow_tam(duplicated, tam.weight, num_segments, method,
+                        causal)
     expected = expected.view(-1, 2, 4, 3, 3)
     torch.testing.assert_close(even, expected[:, 0], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(odd, expected[:, 1], atol=1e-5, rtol=1e-5)

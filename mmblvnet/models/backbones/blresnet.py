@@ -244,9 +244,10 @@ class bLResNet(BaseModule):
             Defaults to 2.
         beta (int): Depth ratio of the big to the little branch.
             Defaults to 4.
-        tam_cfg (dict, optional): ``blending_frames`` and
-            ``blending_method`` of every TAM; ``None`` builds bLVNet
-            without TAM. Defaults to ``dict(blending_frames=3,
+        tam_cfg (dict, optional): ``blending_frames``,
+            ``blending_method`` and ``causal`` of every TAM (see
+            :class:`~mmblvnet.models.common.tam.TAM`); ``None`` builds
+            bLVNet without TAM. Defaults to ``dict(blending_frames=3,
             blending_method='sum')``.
         in_channels (int): Input channels (3 for RGB, e.g. 2 for flow).
         pretrained (str, optional): ImageNet bLResNet checkpoint; same as

@@ -83,10 +83,11 @@ class ResNetTAM(ResNet):
     """TAM-ResNet: MMAction2's ``ResNet`` with a TAM in every block.
 
     Every block of every stage gets ``TAM(C_in, num_segments,
-    blending_frames, blending_method)`` on its input; the key names of the
-    ResNet layers are those of MMAction2's ``ResNet``, so torchvision
-    ImageNet weights load through ``pretrained`` as for ``ResNet`` (the
-    TAMs keep their initialisation) and each TAM adds one key
+    blending_frames, blending_method, causal)`` on its input; the key
+    names of the ResNet layers are those of MMAction2's ``ResNet``, so
+    torchvision ImageNet weights load through ``pretrained`` as for
+    ``ResNet`` (the TAMs keep their initialisation) and each TAM adds one
+    key
     ``layer{i}.{j}.tam.weight`` of shape (k, C_in).
 
     Args:
@@ -95,6 +96,8 @@ class ResNetTAM(ResNet):
         blending_frames (int): Odd number ``k`` of frames each TAM blends.
             Defaults to 3.
         blending_method (str): ``'sum'`` or ``'max'``. Defaults to ``'sum'``.
+        causal (bool): Causal TAMs (frames ``t - k + 1 .. t``, see
+            :class:`~mmblvnet.models.common.tam.TAM`). Defaults to False.
         **kwargs: Passed to MMAction2's ``ResNet``: ``pretrained``,
             ``torchvision_pretrain``, ``in_channels``, ``num_stages``,
             ``out_indices``, ``strides``, ``dilations``, ``style``,
@@ -117,11 +120,13 @@ class ResNetTAM(ResNet):
                  num_segments: int,
                  blending_frames: int = 3,
                  blending_method: str = 'sum',
+                 causal: bool = False,
                  **kwargs) -> None:
         super().__init__(depth, **kwargs)
         self.num_segments = num_segments
         self.blending_frames = blending_frames
         self.blending_method = blending_method
+        self.causal = causal
         self.make_temporal_aggregation()
 
     def make_temporal_aggregation(self) -> None:
@@ -130,7 +135,7 @@ class ResNetTAM(ResNet):
             for block in getattr(self, layer_name):
                 block.tam = TAM(block.conv1.conv.in_channels,
                                 self.num_segments, self.blending_frames,
-                                self.blending_method)
+                                self.blending_method, self.causal)
 
     def init_weights(self) -> None:
         """Initialise as ``ResNet`` does; TAMs keep their own init.

@@ -5,7 +5,12 @@ For a clip of ``T`` frames and ``k = blending_frames`` (odd), TAM computes
     out[t] = ReLU(sum_i w_i * x[t + i - k // 2])
 
 with one learnable weight per channel and offset (``k`` depthwise 1x1
-convolutions) and frames outside the clip counted as zero.
+convolutions) and frames outside the clip counted as zero. A causal TAM
+blends the frame and the ``k - 1`` before it instead,
+
+    out[t] = ReLU(sum_i w_i * x[t + i - (k - 1)]),
+
+so that an output never depends on a later frame (what a stream needs).
 ``blending_method='max'`` takes the maximum over the ``k`` terms instead of
 the sum.
 
@@ -223,23 +228,29 @@ class TAM(nn.Module):
         blending_frames (int): Odd number ``k`` of neighbouring frames
             blended into each output frame. Defaults to 3.
         blending_method (str): ``'sum'`` or ``'max'``. Defaults to ``'sum'``.
+        causal (bool): Blend frames ``t - k + 1 .. t`` instead of
+            ``t - k // 2 .. t + k // 2``; ``k`` may then be even. Defaults
+            to False (the paper's TAM).
 
     The ``k`` depthwise 1x1 kernels are held in one parameter ``weight`` of
-    shape (k, C); row ``i`` weights frame ``t + i - k // 2``.
+    shape (k, C); row ``i`` weights frame ``t + i - k // 2``, or
+    ``t + i - (k - 1)`` when causal.
     """
 
     def __init__(self,
                  in_channels: int,
                  num_segments: int,
                  blending_frames: int = 3,
-                 blending_method: str = 'sum') -> None:
+                 blending_method: str = 'sum',
+                 causal: bool = False) -> None:
         super().__init__()
         check_num_segments(num_segments)
         if (isinstance(blending_frames, bool)
                 or not isinstance(blending_frames, int) or blending_frames < 1
-                or blending_frames % 2 == 0):
-            raise ValueError('blending_frames must be an odd positive '
-                             f'integer, but got {blending_frames!r} (e.g. '
+                or (blending_frames % 2 == 0 and not causal)):
+            kind = 'a positive' if causal else 'an odd positive'
+            raise ValueError(f'blending_frames must be {kind} integer, but '
+                             f'got {blending_frames!r} (e.g. '
                              'blending_frames=3, the paper\'s setting)')
         if blending_method not in BLENDING_METHODS:
             raise ValueError(f'blending_method must be one of '
@@ -249,6 +260,7 @@ class TAM(nn.Module):
         self.num_segments = num_segments
         self.blending_frames = blending_frames
         self.blending_method = blending_method
+        self.causal = causal
         self.weight = nn.Parameter(torch.empty(blending_frames, in_channels))
         self.init_weights()
 
@@ -260,7 +272,14 @@ class TAM(nn.Module):
         return (f'in_channels={self.in_channels}, '
                 f'num_segments={self.num_segments}, '
                 f'blending_frames={self.blending_frames}, '
-                f'blending_method={self.blending_method!r}')
+                f'blending_method={self.blending_method!r}, '
+                f'causal={self.causal}')
+
+    def offsets(self) -> range:
+        """Time offset of the frame each row of ``weight`` reads."""
+        first = 1 - self.blending_frames if self.causal else (
+            -(self.blending_frames // 2))
+        return range(first, first + self.blending_frames)
 
     def _pair_terms(self, parity: int, shared_maps: bool) -> List[_Term]:
         """Blending terms of the frames of one parity.
@@ -269,9 +288,8 @@ class TAM(nn.Module):
         pair ``j + (parity + s) // 2``, source ``(parity + s) % 2`` (even or
         odd frames), or the single source when a pair shares one map.
         """
-        half = self.blending_frames // 2
         terms = []
-        for row, shift in enumerate(range(-half, half + 1)):
+        for row, shift in enumerate(self.offsets()):
             offset, source = divmod(parity + shift, 2)
             terms.append((offset, 0 if shared_maps else source,
                           self.weight[row]))
@@ -290,9 +308,8 @@ class TAM(nn.Module):
             torch.Tensor: Blended frames of shape (N * T, C, H, W).
         """
         num_clips = clips_in_batch(x, self.num_segments, 'TAM')
-        half = self.blending_frames // 2
-        terms = [(row - half, 0, self.weight[row])
-                 for row in range(self.blending_frames)]
+        terms = [(offset, 0, self.weight[row])
+                 for row, offset in enumerate(self.offsets())]
         if self._exports_sum():
             return _masked_shift_sum((x, ), terms, self.num_segments).relu_()
         clips = x.view(num_clips, self.num_segments, *x.shape[1:])

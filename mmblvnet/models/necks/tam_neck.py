@@ -26,6 +26,8 @@ class TAMNeck(BaseModule):
         num_segments (int): Frames ``T`` per clip.
         blending_frames (int): Frames blended by TAM. Defaults to 3.
         blending_method (str): ``'sum'`` or ``'max'``. Defaults to ``'sum'``.
+        causal (bool): A causal TAM (frames ``t - k + 1 .. t``, see
+            :class:`~mmblvnet.models.common.tam.TAM`). Defaults to False.
         init_cfg (dict, optional): MMEngine init config.
     """
 
@@ -34,10 +36,11 @@ class TAMNeck(BaseModule):
                  num_segments: int,
                  blending_frames: int = 3,
                  blending_method: str = 'sum',
+                 causal: bool = False,
                  init_cfg: dict = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.tam = TAM(in_channels, num_segments, blending_frames,
-                       blending_method)
+                       blending_method, causal)
 
     @property
     def num_segments(self) -> int:
