@@ -87,8 +87,7 @@ class ResNetTAM(ResNet):
     names of the ResNet layers are those of MMAction2's ``ResNet``, so
     torchvision ImageNet weights load through ``pretrained`` as for
     ``ResNet`` (the TAMs keep their initialisation) and each TAM adds one
-    key
-    ``layer{i}.{j}.tam.weight`` of shape (k, C_in).
+    key ``layer{i}.{j}.tam.weight`` of shape (k, C_in).
 
     Args:
         depth (int): 18, 34, 50, 101 or 152.
