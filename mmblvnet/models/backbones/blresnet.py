@@ -407,6 +407,23 @@ class bLResNet(BaseModule):
         num_pairs = num_clips * self.num_segments // 2
         if self.layer4[-1].bn3.training:
             self._check_batchnorm_batch(num_pairs, x.shape[-2:])
+        x = self.pair_maps(x)
+        pairs = x.unsqueeze(1).expand(-1, 2, *x.shape[1:])
+        return self.per_frame(pairs.reshape(-1, *x.shape[1:]))
+
+    def pair_maps(self, x: Tensor) -> Tensor:
+        """The network up to one map per pair (``forward`` without the
+        expansion to frames and without its batch checks).
+
+        Args:
+            x (torch.Tensor): Frames of shape (P * 2, C, H, W), the two
+                frames of each pair adjacent; each TAM takes its own
+                ``num_segments`` steps as a clip (a streaming TAM one
+                step per stream, :mod:`mmblvnet.apis.online`).
+
+        Returns:
+            torch.Tensor: One map per pair, (P, 2048, H / 32, W / 32).
+        """
         x = _even_then_odd(x)
         if self.stem_with_cp and torch.is_grad_enabled():
             x = checkpoint(self._stem, self.stages()[0], x)
@@ -415,9 +432,7 @@ class bLResNet(BaseModule):
         x = self.layer1(x)
         x = self.layer2(x)
         x = self.layer3(x)
-        x = self.layer4(x)
-        pairs = x.unsqueeze(1).expand(-1, 2, *x.shape[1:])
-        return self.per_frame(pairs.reshape(-1, *x.shape[1:]))
+        return self.layer4(x)
 
     def _stem(self, x: Tensor) -> Tensor:
         """Args:

@@ -1,0 +1,100 @@
+"""OnlineRecognizer: pair by pair from empty stream buffers, the causal
+model's clip forward, at the cost of one pair per call."""
+import copy
+
+import pytest
+import torch
+from mmaction.registry import MODELS
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from reference import randomize_
+
+from mmblvnet.apis.online import OnlineRecognizer
+
+CONFIG = 'configs/blvnet_tam_r50_8x.py'
+NUM_SEGMENTS = 8
+
+
+def causal_recognizer(causal=True):
+    init_default_scope('mmaction')
+    cfg = copy.deepcopy(Config.fromfile(CONFIG).model)
+    cfg.backbone.update(
+        num_segments=NUM_SEGMENTS,
+        tam_cfg=dict(blending_frames=3, causal=causal))
+    cfg.cls_head.update(num_classes=5, average_clips='prob')
+    model = MODELS.build(cfg)
+    randomize_(model.backbone)
+    torch.nn.init.normal_(model.cls_head.fc_cls.weight, std=0.05)
+    return model.eval()
+
+
+@pytest.fixture(scope='module')
+def model():
+    return causal_recognizer()
+
+
+def _clip_forward(model, clips):
+    """Per-frame features (N, T, ...) and clip scores (N, classes)."""
+    frames = clips.flatten(0, 1)
+    with torch.no_grad():
+        features = model.backbone(frames)
+        logits = model.cls_head(features, num_segs=NUM_SEGMENTS)
+    scores = model.cls_head.average_clip(logits, num_segs=1)
+    return features.view(*clips.shape[:2], *features.shape[1:]), scores
+
+
+def _pairs(clips):
+    return clips.view(clips.shape[0], -1, 2, *clips.shape[2:]).unbind(1)
+
+
+def test_pair_by_pair_equals_the_clip_forward(model):
+    clips = torch.randn(3, NUM_SEGMENTS, 3, 32, 32)  # 3 streams
+    features, scores = _clip_forward(model, clips)
+    scale = features.abs().max()
+    online = OnlineRecognizer(model, window=NUM_SEGMENTS // 2)
+    for index, pair in enumerate(_pairs(clips)):
+        got = online.features(pair)
+        for parity in (0, 1):
+            torch.testing.assert_close(
+                got, features[:, 2 * index + parity], atol=1e-5 * scale,
+                rtol=0)
+    online.reset()
+    for pair in _pairs(clips):
+        online_scores = online.step(pair)
+    torch.testing.assert_close(online_scores, scores, atol=1e-6, rtol=1e-5)
+
+
+def test_reset_starts_a_new_clip_and_streams_are_independent(model):
+    clips = torch.randn(2, NUM_SEGMENTS, 3, 32, 32)
+    online = OnlineRecognizer(model, window=2)
+    first = [online.step(pair) for pair in _pairs(clips)]
+    online.reset()
+    again = [online.step(pair) for pair in _pairs(clips)]
+    alone = OnlineRecognizer(model, window=2)
+    solo = [alone.step(pair[1:]) for pair in _pairs(clips)]
+    for a, b, c in zip(first, again, solo):
+        torch.testing.assert_close(a, b)
+        torch.testing.assert_close(a[1:], c, atol=1e-6, rtol=1e-5)
+
+
+def test_window_averages_the_last_pairs_logits(model):
+    clips = torch.randn(1, NUM_SEGMENTS, 3, 32, 32)
+    online = OnlineRecognizer(model, window=2)
+    logits = []
+    for pair in _pairs(clips):
+        logits.append(model.cls_head(online.features(pair), num_segs=1))
+    online.reset()
+    for pair in _pairs(clips):
+        scores = online.step(pair)
+    expected = torch.stack(logits[-2:]).mean(0).softmax(-1)
+    torch.testing.assert_close(scores, expected, atol=1e-6, rtol=1e-5)
+
+
+def test_offline_tams_and_bad_input_are_refused(model):
+    with pytest.raises(ValueError, match='causal=True'):
+        OnlineRecognizer(causal_recognizer(causal=False), window=4)
+    online = OnlineRecognizer(model, window=4)
+    with pytest.raises(ValueError, match=r'\(streams, 2, C, H, W\)'):
+        online.step(torch.randn(1, 3, 3, 32, 32))
+    with pytest.raises(ValueError, match='window'):
+        OnlineRecognizer(model, window=0)
