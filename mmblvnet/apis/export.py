@@ -136,8 +136,6 @@ def export_onnx(model: nn.Module,
             a convolution or linear weight is computed in the graph
             instead of stored (see :func:`computed_weights`).
     """
-    folder = osp.dirname(osp.abspath(path))
-    before = set(os.listdir(folder))
     wrapper = RecognizerForward(model.eval()).eval()
     example = torch.randn(2, *clip_shape)
     batch = torch.export.Dim('batch', min=1, max=1024)
@@ -148,6 +146,28 @@ def export_onnx(model: nn.Module,
         output_names=[OUTPUT_NAME],
         dynamic_shapes={'inputs': {0: batch}},
         verbose=False)
+    save_onnx_program(program, path, metadata)
+
+
+def save_onnx_program(program, path: str,
+                      metadata: Optional[Dict[str, str]] = None) -> None:
+    """Fold the constants of an exported program and save it to ``path``.
+
+    Args:
+        program (torch.onnx.ONNXProgram): What ``torch.onnx.export``
+            returned.
+        path (str): Output ``.onnx`` file, written as one file: the
+            weights are never put in a separate external-data file (which
+            a move of ``path`` alone would leave behind).
+        metadata (dict, optional): ``metadata_props`` of the file.
+
+    Raises:
+        RuntimeError: If the exporter wrote anything besides ``path``, or
+            a convolution or linear weight is computed in the graph
+            instead of stored (see :func:`computed_weights`).
+    """
+    folder = osp.dirname(osp.abspath(path))
+    before = set(os.listdir(folder))
     import onnxscript.optimizer
 
     # Fold every constant subgraph into a stored tensor whatever its size

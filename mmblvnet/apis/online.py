@@ -13,13 +13,18 @@ of a whole clip.
 """
 import copy
 from collections import deque
-from typing import Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ..models.backbones.blresnet import bLResNet
 from ..models.common.tam import TAM
+from .runtime import make_runner
+
+PAIR_NAME = 'pair'
+LOGITS_NAME = 'logits'
 
 
 class StreamingTAM(nn.Module):
@@ -169,3 +174,180 @@ class OnlineRecognizer:
         self.logits.append(head(self.features(pair), num_segs=1))
         return head.average_clip(
             torch.stack(tuple(self.logits)).mean(0), num_segs=1)
+
+
+class StepGraph(nn.Module):
+    """One online step as a function of its buffers, for export.
+
+    ``forward(pair, *buffers)`` returns ``(logits, *next_buffers)``: the
+    stream buffers are inputs and outputs (the stream-buffer form of
+    MoViNet), so an exported graph keeps no state and one file serves any
+    number of streams. The window average stays outside.
+
+    Args:
+        online (OnlineRecognizer): Its model and streaming TAMs.
+    """
+
+    def __init__(self, online: OnlineRecognizer) -> None:
+        super().__init__()
+        self.model = online.model
+        self.tams = online.streaming_tams
+
+    def forward(self, pair: Tensor, *buffers: Tensor) -> Tuple[Tensor, ...]:
+        """Args:
+            pair (torch.Tensor): Normalized frames, (S, 2, C, H, W).
+            *buffers (torch.Tensor): One per streaming TAM, in the order
+                of :func:`initial_buffers`.
+
+        Returns:
+            tuple[torch.Tensor]: Logits of the pair (S, num_classes), then
+            the buffers after it.
+        """
+        for tam, buffer in zip(self.tams, buffers):
+            tam.buffer = buffer
+        features = self.model.backbone.pair_maps(pair.flatten(0, 1))
+        logits = self.model.cls_head(features, num_segs=1)
+        return (logits, *(tam.buffer for tam in self.tams))
+
+
+def initial_buffers(online: OnlineRecognizer, frame_shape: Sequence[int],
+                    streams: int = 1) -> List[Tensor]:
+    """Empty (zero) stream buffers for frames of ``frame_shape``.
+
+    Args:
+        online (OnlineRecognizer): The recognizer (its buffers are reset).
+        frame_shape (Sequence[int]): ``(C, H, W)`` of one frame.
+        streams (int): Streams ``S``.
+
+    Returns:
+        list[torch.Tensor]: One zero tensor per streaming TAM, (S, k - 1,
+        C_tam, H_tam, W_tam).
+    """
+    online.reset()
+    online.features(torch.zeros(streams, 2, *frame_shape))
+    buffers = [torch.zeros_like(tam.buffer) for tam in online.streaming_tams]
+    online.reset()
+    return buffers
+
+
+def export_step_onnx(online: OnlineRecognizer, frame_shape: Sequence[int],
+                     path: str) -> None:
+    """Export one online step to ``path``, the stream axis dynamic.
+
+    Inputs ``pair`` (S, 2, C, H, W) and ``buffer_0 ..``; outputs
+    ``logits`` (S, num_classes) and ``next_buffer_0 ..``, which the next
+    step takes as its buffers (zeros at the start of a stream).
+
+    Args:
+        online (OnlineRecognizer): The recognizer to export.
+        frame_shape (Sequence[int]): ``(C, H, W)`` of one frame.
+        path (str): Output ``.onnx`` file.
+    """
+    from .export import onnx_metadata, save_onnx_program
+    buffers = initial_buffers(online, frame_shape, streams=2)
+    names = [f'buffer_{index}' for index in range(len(buffers))]
+    streams = torch.export.Dim('streams', min=1, max=1024)
+    program = torch.onnx.export(
+        StepGraph(online).eval(),
+        (torch.randn(2, 2, *frame_shape), *buffers),
+        dynamo=True,
+        input_names=[PAIR_NAME, *names],
+        output_names=[LOGITS_NAME, *(f'next_{name}' for name in names)],
+        dynamic_shapes=({0: streams}, ({0: streams}, ) * len(buffers)),
+        verbose=False)
+    online.reset()
+    metadata = onnx_metadata(online.model,
+                             online.model.backbone.num_segments)
+    metadata['input_layout'] = ('S 2 C H W (one frame pair per stream), '
+                                'RGB, normalised: (frame - mean) / std')
+    save_onnx_program(program, path, metadata)
+
+
+def calibration_feeds(online: OnlineRecognizer,
+                      clips: Iterator[np.ndarray]
+                      ) -> Iterator[Dict[str, np.ndarray]]:
+    """Inputs of an exported step as a stream meets them, for int8
+    calibration: each clip fed pair by pair from empty buffers, every
+    step's pair with the buffers the steps before it left.
+
+    Args:
+        online (OnlineRecognizer): The PyTorch model of the file.
+        clips (Iterator[np.ndarray]): Normalised clips (V, T, 3, H, W).
+
+    Yields:
+        dict: ``pair`` (V, 2, 3, H, W) and ``buffer_i`` by name.
+    """
+    graph = StepGraph(online)
+    for clip in clips:
+        clip = torch.from_numpy(np.ascontiguousarray(clip, np.float32))
+        buffers = initial_buffers(online, clip.shape[2:], clip.shape[0])
+        for pair in clip.view(clip.shape[0], -1, 2,
+                              *clip.shape[2:]).unbind(1):
+            feed = {f'buffer_{index}': buffer.numpy()
+                    for index, buffer in enumerate(buffers)}
+            yield {PAIR_NAME: pair.numpy(), **feed}
+            with torch.no_grad():
+                _, *buffers = graph(pair, *buffers)
+
+
+class RuntimeOnlineRecognizer:
+    """:class:`OnlineRecognizer` on an exported step, in ONNX Runtime or
+    OpenVINO: the buffers go back into the graph at every step.
+
+    Args:
+        path (str): Step file of :func:`export_step_onnx` (fp32) or its
+            int8 form.
+        window (int): Pairs whose logits are averaged.
+        backend (str): ``'onnxruntime'`` or ``'openvino'``.
+        threads (int, optional): Intra-op threads (the runtime's default
+            if None).
+        average_clips (str, optional): ``'prob'`` (softmax of the averaged
+            logits), ``'score'`` or None (the averaged logits).
+    """
+
+    def __init__(self,
+                 path: str,
+                 window: int,
+                 backend: str = 'onnxruntime',
+                 threads: Optional[int] = None,
+                 average_clips: Optional[str] = 'prob') -> None:
+        import onnx
+        inputs = onnx.load(path, load_external_data=False).graph.input
+        self.buffer_shapes = {
+            tensor.name: tuple(dim.dim_value
+                               for dim in tensor.type.tensor_type.shape.dim)
+            for tensor in inputs if tensor.name != PAIR_NAME
+        }
+        self._run = make_runner(path, backend, threads)
+        self.average_clips = average_clips
+        self.logits = deque(maxlen=window)
+        self.buffers = None
+
+    def reset(self) -> None:
+        """Empty every stream buffer and the window of scores."""
+        self.buffers = None
+        self.logits.clear()
+
+    def step(self, pair: np.ndarray) -> np.ndarray:
+        """Scores after the next pair of every stream.
+
+        Args:
+            pair (np.ndarray): Normalized frames, (S, 2, C, H, W).
+
+        Returns:
+            np.ndarray: (S, num_classes), as :meth:`OnlineRecognizer.step`.
+        """
+        pair = np.ascontiguousarray(pair, np.float32)
+        if self.buffers is None:
+            self.buffers = {
+                name: np.zeros((pair.shape[0], *shape[1:]), np.float32)
+                for name, shape in self.buffer_shapes.items()
+            }
+        logits, *buffers = self._run({PAIR_NAME: pair, **self.buffers})
+        self.buffers = dict(zip(self.buffers, buffers))
+        self.logits.append(logits)
+        mean = np.mean(self.logits, axis=0)
+        if self.average_clips != 'prob':
+            return mean
+        exp = np.exp(mean - mean.max(-1, keepdims=True))
+        return exp / exp.sum(-1, keepdims=True)

@@ -29,7 +29,7 @@ held-out list, and how often their top-1 labels agree.
 """
 import os.path as osp
 import tempfile
-from typing import Dict, Iterator, List, NamedTuple, Sequence
+from typing import Dict, Iterator, List, NamedTuple, Sequence, Union
 
 import numpy as np
 from mmengine.config import Config
@@ -80,7 +80,7 @@ def calibration_clips(recognizer: RuntimeRecognizer, dataset: Dataset,
         yield recognizer.clips(dataset[index]['inputs'])
 
 
-def _reader(clips: Iterator[np.ndarray]):
+def _reader(clips: Iterator[Union[np.ndarray, Dict[str, np.ndarray]]]):
     from onnxruntime.quantization import CalibrationDataReader
 
     from .export import INPUT_NAME
@@ -89,7 +89,9 @@ def _reader(clips: Iterator[np.ndarray]):
 
         def get_next(self):
             clip = next(clips, None)
-            return None if clip is None else {INPUT_NAME: clip}
+            if clip is None or isinstance(clip, dict):
+                return clip
+            return {INPUT_NAME: clip}
 
     return ClipReader()
 
@@ -128,16 +130,18 @@ def check_no_saturation(model, path: str) -> None:
             '16-bit sums of x86 CPUs without VNNI: ' + ', '.join(wide))
 
 
-def quantize_int8(fp32_path: str,
-                  out_path: str,
-                  clips: Iterator[np.ndarray]) -> None:
+def quantize_int8(
+        fp32_path: str, out_path: str,
+        clips: Iterator[Union[np.ndarray, Dict[str, np.ndarray]]]) -> None:
     """Write the static int8 (QDQ) model of ``fp32_path`` to ``out_path``.
 
     Args:
         fp32_path (str): The fp32 ONNX file (weights as initializers).
         out_path (str): The int8 file to write (one self-contained file;
             the metadata of ``fp32_path`` is kept).
-        clips (Iterator[np.ndarray]): Calibration clips (N, T, 3, H, W).
+        clips (Iterator[np.ndarray | dict]): Calibration clips
+            (N, T, 3, H, W), or every input of the graph by name (an online
+            step's pair and the stream buffers it meets).
 
     Raises:
         ValueError: If a weight could saturate (:func:`check_no_saturation`);

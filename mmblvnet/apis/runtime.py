@@ -14,13 +14,13 @@ model is built.
 """
 import ast
 import os.path as osp
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 from ..datasets.sampling import ClipFrames
-from .export import INPUT_NAME, OUTPUT_NAME
+from .export import INPUT_NAME
 from .recognize import (
     NamedErrorPipeline,
     check_sampled_frames,
@@ -29,6 +29,7 @@ from .recognize import (
 )
 
 BACKENDS = ('onnxruntime', 'openvino')
+Runner = Callable[[Dict[str, np.ndarray]], List[np.ndarray]]
 _REQUIRED_METADATA = ('mean', 'std', 'num_segments', 'num_classes')
 
 
@@ -56,7 +57,7 @@ def read_metadata(path: str) -> Dict[str, str]:
     return metadata
 
 
-def _onnxruntime_runner(path: str, threads: Optional[int]):
+def _onnxruntime_runner(path: str, threads: Optional[int]) -> Runner:
     import onnxruntime
     options = onnxruntime.SessionOptions()
     if threads:
@@ -64,10 +65,10 @@ def _onnxruntime_runner(path: str, threads: Optional[int]):
         options.inter_op_num_threads = 1
     session = onnxruntime.InferenceSession(
         path, options, providers=['CPUExecutionProvider'])
-    return lambda clips: session.run([OUTPUT_NAME], {INPUT_NAME: clips})[0]
+    return lambda feeds: session.run(None, feeds)
 
 
-def _openvino_runner(path: str, threads: Optional[int]):
+def _openvino_runner(path: str, threads: Optional[int]) -> Runner:
     import openvino
     # f32: without the hint OpenVINO may run bf16 on CPUs that have it.
     config = {'INFERENCE_PRECISION_HINT': 'f32',
@@ -76,10 +77,22 @@ def _openvino_runner(path: str, threads: Optional[int]):
         config['INFERENCE_NUM_THREADS'] = threads
     compiled = openvino.Core().compile_model(path, 'CPU', config)
     request = compiled.create_infer_request()
-    return lambda clips: request.infer({INPUT_NAME: clips})[0]
+
+    def run(feeds: Dict[str, np.ndarray]) -> List[np.ndarray]:
+        results = request.infer(feeds)
+        return [results[output] for output in compiled.outputs]
+
+    return run
 
 
 _RUNNERS = dict(onnxruntime=_onnxruntime_runner, openvino=_openvino_runner)
+
+
+def make_runner(path: str, backend: str,
+                threads: Optional[int] = None) -> Runner:
+    """A function running the ONNX file ``path`` in ``backend`` (CPU):
+    inputs by name in, every output in the file's order out."""
+    return _RUNNERS[check_backend(backend)](path, threads)
 
 
 def check_backend(backend: str) -> str:
@@ -124,7 +137,7 @@ class RuntimeRecognizer:
             raise ValueError(f"average_clips must be 'prob', 'score' or "
                              f'None, but got {average_clips!r}')
         self.average_clips = average_clips
-        self._run = _RUNNERS[backend](path, threads)
+        self._run = make_runner(path, backend, threads)
 
     @property
     def clip_frames(self) -> ClipFrames:
@@ -140,7 +153,8 @@ class RuntimeRecognizer:
         Returns:
             np.ndarray: Logits of shape (N, num_classes).
         """
-        return np.asarray(self._run(np.ascontiguousarray(clips, np.float32)))
+        clips = np.ascontiguousarray(clips, np.float32)
+        return np.asarray(self._run({INPUT_NAME: clips})[0])
 
     def clips(self, inputs) -> np.ndarray:
         """Normalised views of one sample.

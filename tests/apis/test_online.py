@@ -98,3 +98,67 @@ def test_offline_tams_and_bad_input_are_refused(model):
         online.step(torch.randn(1, 3, 3, 32, 32))
     with pytest.raises(ValueError, match='window'):
         OnlineRecognizer(model, window=0)
+
+
+@pytest.fixture(scope='module')
+def step_files(model, tmp_path_factory):
+    """The model's step exported (fp32) and quantized with stream-reached
+    buffers (int8)."""
+    from mmblvnet.apis.online import calibration_feeds, export_step_onnx
+    from mmblvnet.apis.quantize import quantize_int8
+    folder = tmp_path_factory.mktemp('online')
+    online = OnlineRecognizer(model, window=NUM_SEGMENTS // 2)
+    fp32, int8 = str(folder / 'step.onnx'), str(folder / 'step_int8.onnx')
+    export_step_onnx(online, (3, 32, 32), fp32)
+    generator = torch.Generator().manual_seed(1)
+    calibration = (torch.randn(2, NUM_SEGMENTS, 3, 32, 32,
+                               generator=generator).numpy()
+                   for _ in range(4))
+    quantize_int8(fp32, int8, calibration_feeds(online, calibration))
+    return dict(fp32=fp32, int8=int8)
+
+
+@pytest.fixture(scope='module')
+def stream(model):
+    """Pairs of 3 streams over a window and a half, and PyTorch's scores
+    after each."""
+    clips = torch.randn(3, NUM_SEGMENTS + 4, 3, 32, 32)
+    online = OnlineRecognizer(model, window=NUM_SEGMENTS // 2)
+    pairs = _pairs(clips)
+    return pairs, [online.step(pair).numpy() for pair in pairs]
+
+
+@pytest.mark.parametrize('backend', ['onnxruntime', 'openvino'])
+@pytest.mark.parametrize('precision,tolerance', [('fp32', 1e-5),
+                                                 ('int8', 0.05)])
+def test_exported_step_follows_the_pytorch_stream(step_files, stream,
+                                                  backend, precision,
+                                                  tolerance):
+    from mmblvnet.apis.online import RuntimeOnlineRecognizer
+    runtime = RuntimeOnlineRecognizer(step_files[precision],
+                                      NUM_SEGMENTS // 2, backend)
+    pairs, expected = stream
+    for pair, scores in zip(pairs, expected):
+        got = runtime.step(pair.numpy())
+        assert got.shape == scores.shape == (3, 5)
+        assert abs(got - scores).max() <= tolerance
+    runtime.reset()
+    assert abs(runtime.step(pairs[0].numpy()) - expected[0]).max() <= (
+        tolerance)
+
+
+def test_int8_calibration_meets_the_buffers_a_stream_reaches(model):
+    from mmblvnet.apis.online import calibration_feeds
+    online = OnlineRecognizer(model, window=2)
+    clip = torch.randn(1, NUM_SEGMENTS, 3, 32, 32)
+    feeds = list(calibration_feeds(online, iter([clip.numpy()])))
+    assert len(feeds) == NUM_SEGMENTS // 2
+    assert all(not buffer.any() for name, buffer in feeds[0].items()
+               if name.startswith('buffer_'))
+    # The buffers before pair 2 are those the stream holds after pair 1.
+    online.reset()
+    for pair in _pairs(clip)[:2]:
+        online.features(pair)
+    for index, tam in enumerate(online.streaming_tams):
+        torch.testing.assert_close(
+            torch.from_numpy(feeds[2][f'buffer_{index}']), tam.buffer)
