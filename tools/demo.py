@@ -4,6 +4,7 @@
         [--top-k 5] [--device cpu] [--out-filename OUT.mp4] [--fps FPS]
         [--window SECONDS [--stride SECONDS]] [--cfg-options K=V ...]
         [--backend pytorch|onnxruntime|openvino] [--threads N] [--debug]
+        [--online [--frame-interval N]]
 
 Without ``--window``: one clip sampled from the whole video by the
 config's ``test_pipeline`` (MMAction2's ``inference_recognizer``; a
@@ -18,6 +19,16 @@ every ``--stride`` seconds (default: half a window); each window prints
 Ctrl-C), the real-time factor (processing time / video duration).
 ``--out-filename`` writes every frame with the labels of the window that
 ends with it. A progress bar goes to stderr when stdout is not a terminal.
+
+With ``--online`` (a model with causal TAMs, e.g. the config
+``configs/demo/blvnet-tam-causal_r50_1xb8-1x1x8-8e_synthetic-rgb.py``):
+every ``--frame-interval``-th frame of VIDEO (a file, a camera index or a
+stream URL) is taken, two at a time: each pair runs one online step (the
+stream buffers of :mod:`mmblvnet.apis.online`) and prints ``second: label
+score``, the scores of the last ``num_segments / 2`` pairs; the real-time
+factor comes at the end. With ``--backend onnxruntime|openvino``,
+CHECKPOINT is the step file of ``export_onnx.py --online`` (or its int8
+form of ``quantize.py --online``).
 
 ``--backend onnxruntime`` or ``openvino`` runs an exported model instead:
 CHECKPOINT is then the ``.onnx`` file of ``tools/deployment/export_onnx.py``
@@ -40,11 +51,14 @@ import sys
 import time
 from typing import Callable, NamedTuple, Sequence
 
+import numpy as np
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
+from mmblvnet.apis.online import OnlineRecognizer, RuntimeOnlineRecognizer
 from mmblvnet.apis.recognize import (
     check_sampled_frames,
     format_predictions,
@@ -64,6 +78,7 @@ from mmblvnet.apis.stream import (
     VideoSink,
     VideoSource,
     clip_scores,
+    frame_pairs,
     real_time_factor,
     sliding_windows,
 )
@@ -105,6 +120,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--stride', type=float,
         help='seconds between windows (default: half of --window)')
+    parser.add_argument(
+        '--online', action='store_true',
+        help='one online step per frame pair (a model with causal TAMs)')
+    parser.add_argument(
+        '--frame-interval', type=int, default=1,
+        help='with --online: take every N-th frame of the source '
+        '(default 1)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config keys, e.g. model.cls_head.num_classes=10')
@@ -160,6 +182,68 @@ def runtime_scorer(args) -> Scorer:
                                            video),
         lambda pipeline, frames: recognizer.scores(
             pipeline(frames)['inputs']))
+
+
+class OnlineScorer(NamedTuple):
+    """What the online mode needs of a backend."""
+    num_classes: int
+    test_pipeline: Sequence[dict]
+    step: Callable  # frames (2, 3, H, W) uint8 -> scores (num_classes, )
+
+
+def _normalised(frames: torch.Tensor, mean, std) -> np.ndarray:
+    """One stream's pair (1, 2, 3, H, W) as the data preprocessor gives
+    it."""
+    return ((frames.float() - mean) / std).unsqueeze(0).numpy()
+
+
+def online_scorer(args) -> OnlineScorer:
+    """A causal model (PyTorch) or its exported step (a runtime)."""
+    if args.backend == 'pytorch':
+        model = init_checked_recognizer(args.config, args.checkpoint,
+                                        args.device, args.cfg_options)
+        online = OnlineRecognizer(model)
+        preprocessor = model.data_preprocessor
+        mean, std = preprocessor.mean.cpu(), preprocessor.std.cpu()
+        return OnlineScorer(
+            model.cls_head.num_classes, model.cfg.test_pipeline,
+            lambda frames: online.step(torch.from_numpy(_normalised(
+                frames, mean, std)).to(args.device))[0].cpu())
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    online = RuntimeOnlineRecognizer(
+        args.checkpoint, None, args.backend, args.threads,
+        cfg.model.cls_head.get('average_clips', None))
+    mean, std = torch.from_numpy(online.mean), torch.from_numpy(online.std)
+    return OnlineScorer(
+        online.num_classes, cfg.test_pipeline,
+        lambda frames: torch.from_numpy(online.step(_normalised(
+            frames, mean, std))[0]))
+
+
+def online_mode(args) -> None:
+    """Labels that follow the source, one online step per frame pair."""
+    scorer = online_scorer(args)
+    names = load_label_map(args.label_map, scorer.num_classes)
+    source = VideoSource(args.video, args.fps)
+    pipeline = FramePipeline(scorer.test_pipeline)
+    started, seen = time.perf_counter(), 0
+    try:
+        for seen, pair in frame_pairs(source, args.frame_interval):
+            frames = pipeline.transform(pair)['inputs']
+            if frames.shape[0] != 2:
+                raise ValueError(
+                    f'test_pipeline gives {frames.shape[0]} frames for a '
+                    'pair: online recognition takes one view (no '
+                    'ThreeCrop/TenCrop, one clip)')
+            (label, score), = top_k(scorer.step(frames), 1)
+            print(f'{seen / source.fps:.2f}: {names[label]} {score:.4f}',
+                  flush=True)
+    except KeyboardInterrupt:
+        pass  # a camera runs until stopped: report what was seen
+    print(real_time_factor(time.perf_counter() - started, seen, source.fps))
 
 
 def whole_video(scorer: Scorer, args, names) -> None:
@@ -230,6 +314,9 @@ def run(argv) -> int:
     if args.top_k < 1:
         raise ValueError(f'--top-k must be at least 1, got {args.top_k}')
     logs_to_stderr()
+    if args.online:
+        online_mode(args)
+        return 0
     scorer = (pytorch_scorer if args.backend == 'pytorch' else
               runtime_scorer)(args)
     names = load_label_map(args.label_map, scorer.num_classes)

@@ -11,6 +11,7 @@ no memory across pairs. So from empty buffers, pair ``j`` gets exactly
 the map the clip forward gives pair ``j``, at the cost of one pair instead
 of a whole clip.
 """
+import ast
 import copy
 from collections import deque
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -21,7 +22,7 @@ from torch import Tensor, nn
 
 from ..models.backbones.blresnet import bLResNet
 from ..models.common.tam import TAM
-from .runtime import make_runner
+from .runtime import make_runner, read_metadata
 
 PAIR_NAME = 'pair'
 LOGITS_NAME = 'logits'
@@ -108,8 +109,8 @@ class OnlineRecognizer:
         model (nn.Module): A ``Recognizer2D`` with a :class:`bLResNet`
             backbone whose TAMs are causal and a segment head (e.g.
             ``SegmentHead``); it is copied, the original is not changed.
-        window (int): Pairs whose class logits are averaged into the
-            scores (``T / 2`` for the span of a training clip).
+        window (int, optional): Pairs whose class logits are averaged into
+            the scores; ``T / 2`` (the span of a training clip) if None.
 
     Example:
         >>> online = OnlineRecognizer(model, window=8)
@@ -117,11 +118,14 @@ class OnlineRecognizer:
         ...     scores = online.step(pair)  # (streams, num_classes)
     """
 
-    def __init__(self, model: nn.Module, window: int) -> None:
+    def __init__(self, model: nn.Module,
+                 window: Optional[int] = None) -> None:
         if not isinstance(getattr(model, 'backbone', None), bLResNet):
             raise TypeError('OnlineRecognizer needs a recognizer with a '
                             'bLResNet backbone, got '
                             f'{type(getattr(model, "backbone", model))}')
+        if window is None:
+            window = model.backbone.num_segments // 2
         if window < 1:
             raise ValueError(f'window must be at least one pair, got '
                              f'{window}')
@@ -296,8 +300,11 @@ class RuntimeOnlineRecognizer:
 
     Args:
         path (str): Step file of :func:`export_step_onnx` (fp32) or its
-            int8 form.
-        window (int): Pairs whose logits are averaged.
+            int8 form; its metadata gives ``num_segments``,
+            ``num_classes`` and the ``mean`` and ``std`` (shaped (3, 1, 1)
+            here) that normalise frames.
+        window (int, optional): Pairs whose logits are averaged;
+            ``num_segments / 2`` of the file if None.
         backend (str): ``'onnxruntime'`` or ``'openvino'``.
         threads (int, optional): Intra-op threads (the runtime's default
             if None).
@@ -307,11 +314,18 @@ class RuntimeOnlineRecognizer:
 
     def __init__(self,
                  path: str,
-                 window: int,
+                 window: Optional[int] = None,
                  backend: str = 'onnxruntime',
                  threads: Optional[int] = None,
                  average_clips: Optional[str] = 'prob') -> None:
         import onnx
+        metadata = read_metadata(path)
+        self.num_segments = int(metadata['num_segments'])
+        self.num_classes = int(metadata['num_classes'])
+        self.mean, self.std = (
+            np.asarray(ast.literal_eval(metadata[key]),
+                       np.float32).reshape(-1, 1, 1)
+            for key in ('mean', 'std'))
         inputs = onnx.load(path, load_external_data=False).graph.input
         self.buffer_shapes = {
             tensor.name: tuple(dim.dim_value
@@ -320,7 +334,8 @@ class RuntimeOnlineRecognizer:
         }
         self._run = make_runner(path, backend, threads)
         self.average_clips = average_clips
-        self.logits = deque(maxlen=window)
+        self.logits = deque(
+            maxlen=self.num_segments // 2 if window is None else window)
         self.buffers = None
 
     def reset(self) -> None:

@@ -124,8 +124,26 @@ class FramePipeline:
         data = self.sample(dict(total_frames=len(frames), start_index=0,
                                 label=-1, modality='RGB',
                                 filename='<frames>'))
-        indices = np.mod(data['frame_inds'], len(frames))
-        data['imgs'] = [frames[i] for i in indices.reshape(-1)]
+        indices = np.mod(data['frame_inds'], len(frames)).reshape(-1)
+        return self.transform([frames[i] for i in indices], data)
+
+    def transform(self, frames: Sequence[np.ndarray],
+                  sampled: Optional[dict] = None) -> dict:
+        """Transform and pack ``frames`` as they are, without sampling.
+
+        Args:
+            frames (Sequence[np.ndarray]): RGB frames, each (H, W, 3).
+            sampled (dict, optional): The sampler's results, if any (else
+                the frames form one clip of ``len(frames)`` segments).
+
+        Returns:
+            dict: The packed sample; ``inputs`` holds (len(frames), 3,
+            H', W') for one view.
+        """
+        data = dict(sampled or dict(
+            num_clips=len(frames), clip_len=1, label=-1, modality='RGB',
+            filename='<frames>'))
+        data['imgs'] = list(frames)
         data['original_shape'] = data['img_shape'] = frames[0].shape[:2]
         return self.rest(data)
 
@@ -223,6 +241,31 @@ class LabelPainter:
         return self.visualizer.add_datasample(
             'demo', list(frames), sample, draw_gt=False, out_type='video',
             target_resolution=self._resolution(frames[0]))
+
+
+def frame_pairs(frames: Iterable[np.ndarray],
+                interval: int) -> Iterator[Tuple[int, List[np.ndarray]]]:
+    """Every ``interval``-th frame, two at a time: the pairs an online
+    recognizer takes.
+
+    Args:
+        frames (Iterable[np.ndarray]): The source's frames.
+        interval (int): Source frames from one taken frame to the next
+            (>= 1); a pair spans ``2 * interval`` of them.
+
+    Yields:
+        tuple: The number of source frames read so far and the pair.
+    """
+    if interval < 1:
+        raise ValueError(f'--frame-interval must be at least 1, got '
+                         f'{interval}')
+    taken: List[np.ndarray] = []
+    for count, frame in enumerate(frames, start=1):
+        if (count - 1) % interval == 0:
+            taken.append(frame)
+        if len(taken) == 2:
+            yield count, taken
+            taken = []
 
 
 def real_time_factor(seconds: float, num_frames: int, fps: float) -> str:

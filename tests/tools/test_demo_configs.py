@@ -1,6 +1,7 @@
 """Every recognizer config kind trains and tests through MMEngine's runner.
 
-The kinds: bLVNet-TAM with our head (video and rawframe data), bLResNet with
+The kinds: bLVNet-TAM with our head (video and rawframe data, offline and
+causal TAMs), bLResNet with
 MMAction2's TSNHead, MMAction2's ResNet + TAMNeck + TSNHead, ResNetTAM +
 TSNHead, and the multi-view (2 clips x 3 crops) test.
 """
@@ -42,6 +43,7 @@ def tiny_run_config(name, root, work_dir):
     'blvnet-tam_r50-tsnhead_1xb8-1x1x8-8e_synthetic-rgb.py',
     'tsn-tamneck_r50_1xb8-1x1x8-8e_synthetic-rgb.py',
     'tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py',
+    'blvnet-tam-causal_r50_1xb8-1x1x8-8e_synthetic-rgb.py',
 ])
 def test_config_kind_trains_and_tests(name, synthetic_root, tmp_path):
     runner = RobustRunner.from_cfg(
