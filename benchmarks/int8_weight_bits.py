@@ -18,7 +18,6 @@ TSM-R50 in the same runtime and setting.
 """
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Sequence
 
@@ -28,15 +27,9 @@ from mmengine.registry import init_default_scope
 
 from benchmarks.compared_models import build_models, model_labels
 from benchmarks.machine import cpu_name
-from benchmarks.options import (
-    CLIP_OPTIONS,
-    TIMING_OPTIONS,
-    add_batch_and_output_options,
-    add_int_options,
-    check_timing_args,
-)
+from benchmarks.options import parse_int8_timing_args
 from benchmarks.profiling import interleaved_medians
-from benchmarks.report import emit
+from benchmarks.report import run_in_folder
 from mmblvnet.apis.export import (
     INPUT_NAME,
     export_onnx,
@@ -54,19 +47,9 @@ BACKENDS = {'ort': 'onnxruntime', 'openvino': 'openvino'}
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='int8 latency with 7-bit against 8-bit weights')
-    add_int_options(parser, (
-        ('--threads', 2, 'threads of every runtime'),
-        *CLIP_OPTIONS,
-        *TIMING_OPTIONS,
-        ('--calib-clips', 2, 'random clips calibrating int8'),
-    ))
-    add_batch_and_output_options(parser, 'clips per batch',
-                                 'also write the report here')
-    args = parser.parse_args(argv)
-    check_timing_args(parser, args)
-    return args
+    return parse_int8_timing_args(
+        'int8 latency with 7-bit against 8-bit weights', 'clips per batch',
+        argv)
 
 
 def quantize_8bit(fp32: str, out: str, clips: Iterator[np.ndarray]) -> None:
@@ -169,14 +152,9 @@ def measure(args: argparse.Namespace, folder: str) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the benchmark; user errors are one ``error:`` line."""
 
-    def run(rest):
-        args = parse_args(rest)
-        torch.set_num_threads(args.threads)
-        with tempfile.TemporaryDirectory(prefix='int8-bits-') as folder:
-            emit(measure(args, folder), args.out)
-        return 0
-
-    return run_main(run, argv)
+    return run_main(
+        lambda rest: run_in_folder(measure, parse_args(rest), 'int8-bits-'),
+        argv)
 
 
 if __name__ == '__main__':

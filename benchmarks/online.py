@@ -28,7 +28,6 @@ per second one process sustains with each number of streams in
 """
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence
 
@@ -39,15 +38,9 @@ from mmengine.registry import init_default_scope
 
 from benchmarks.compared_models import BLVNET_CONFIG
 from benchmarks.machine import cpu_name
-from benchmarks.options import (
-    CLIP_OPTIONS,
-    TIMING_OPTIONS,
-    add_batch_and_output_options,
-    add_int_options,
-    check_timing_args,
-)
+from benchmarks.options import parse_int8_timing_args
 from benchmarks.profiling import interleaved_medians
-from benchmarks.report import emit
+from benchmarks.report import run_in_folder
 from mmblvnet.apis.export import export_onnx, onnx_metadata, random_weights_
 from mmblvnet.apis.online import (
     OnlineRecognizer,
@@ -65,19 +58,8 @@ RUNTIMES = ('onnxruntime', 'openvino')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='online step against window recomputation')
-    add_int_options(parser, (
-        ('--threads', 2, 'threads of every runtime'),
-        *CLIP_OPTIONS,
-        *TIMING_OPTIONS,
-        ('--calib-clips', 2, 'random clips calibrating int8'),
-    ))
-    add_batch_and_output_options(parser, 'streams stepped together',
-                                 'also write the report here')
-    args = parser.parse_args(argv)
-    check_timing_args(parser, args)
-    return args
+    return parse_int8_timing_args('online step against window recomputation',
+                                  'streams stepped together', argv)
 
 
 def causal_model(args: argparse.Namespace) -> torch.nn.Module:
@@ -185,14 +167,9 @@ def measure(args: argparse.Namespace, folder: str) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the benchmark; user errors are one ``error:`` line."""
 
-    def run(rest):
-        args = parse_args(rest)
-        torch.set_num_threads(args.threads)
-        with tempfile.TemporaryDirectory(prefix='online-') as folder:
-            emit(measure(args, folder), args.out)
-        return 0
-
-    return run_main(run, argv)
+    return run_main(
+        lambda rest: run_in_folder(measure, parse_args(rest), 'online-'),
+        argv)
 
 
 if __name__ == '__main__':

@@ -5,7 +5,7 @@
 and their output with the same flags, defaults and checks.
 """
 import argparse
-from typing import Iterable, Tuple
+from typing import Iterable, Optional, Sequence, Tuple
 
 # (flag, default, help) of an integer option.
 IntOption = Tuple[str, int, str]
@@ -56,3 +56,23 @@ def check_timing_args(parser: argparse.ArgumentParser,
     if args.quick:
         args.repeats, args.warmup = 1, 1
     check_frames(parser, args.frames)
+
+
+def parse_int8_timing_args(description: str, batch_help: str,
+                           argv: Optional[Sequence[str]] = None
+                           ) -> argparse.Namespace:
+    """The options of the benchmarks that time fp32 and int8 files:
+    ``--threads``, the clip and timing options, ``--calib-clips``,
+    ``--batch-sizes`` (``batch_help``), ``--quick`` and ``--out``."""
+    parser = argparse.ArgumentParser(description=description)
+    add_int_options(parser, (
+        ('--threads', 2, 'threads of every runtime'),
+        *CLIP_OPTIONS,
+        *TIMING_OPTIONS,
+        ('--calib-clips', 2, 'random clips calibrating int8'),
+    ))
+    add_batch_and_output_options(parser, batch_help,
+                                 'also write the report here')
+    args = parser.parse_args(argv)
+    check_timing_args(parser, args)
+    return args

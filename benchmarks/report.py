@@ -5,8 +5,9 @@ also to TSN-R50), bLVNet's TAM share, the ATen op counts, the largest
 training batch and, with ``--gpu-targets``, the targets with "yes"/"no".
 """
 import argparse
+import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -162,3 +163,13 @@ def emit(report: str, out: Optional[str]) -> None:
     print(report)
     if out:
         Path(out).write_text(report)
+
+
+def run_in_folder(measure: Callable[[argparse.Namespace, str], str],
+                  args: argparse.Namespace, prefix: str) -> int:
+    """``measure(args, folder)`` with a temporary folder for the files it
+    writes, on ``args.threads`` threads; its report is emitted."""
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        emit(measure(args, folder), args.out)
+    return 0

@@ -24,6 +24,22 @@ from mmblvnet.datasets.annotation import read_dataset_list
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / quickstart.DEMO_CONFIG
+PAPER = REPO / 'configs' / 'blvnet_tam_r50_8x.py'
+# The paper's model at T=4, 5 classes, reading 64x64 frames of a video.
+SMALL_CONFIG = f"""
+_base_ = [{str(PAPER)!r}]
+model = dict(
+    backbone=dict(num_segments=4), cls_head=dict(num_classes=5))
+test_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=4,
+         test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(64, 64), keep_ratio=False),
+    dict(type='FormatShape', input_format='NCHW'),
+    dict(type='PackActionInputs'),
+]
+"""
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 

@@ -126,15 +126,10 @@ def export_onnx(model: nn.Module,
         model (nn.Module): A 2D recognizer (eval mode is set here).
         clip_shape (Sequence[int]): ``(T, 3, H, W)`` of one clip; the graph
             takes ``(N, T, 3, H, W)``.
-        path (str): Output ``.onnx`` file, written as one file: the
-            weights are never put in a separate external-data file (which
-            a move of ``path`` alone would leave behind).
+        path (str): Output ``.onnx`` file (see :func:`save_onnx_program`,
+            which raises if the file is not self-contained or computes a
+            weight in the graph).
         metadata (dict, optional): ``metadata_props`` of the file.
-
-    Raises:
-        RuntimeError: If the exporter wrote anything besides ``path``, or
-            a convolution or linear weight is computed in the graph
-            instead of stored (see :func:`computed_weights`).
     """
     wrapper = RecognizerForward(model.eval()).eval()
     example = torch.randn(2, *clip_shape)

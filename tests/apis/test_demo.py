@@ -7,29 +7,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import REPO, load_tool, random_model_files, run
+from helpers import SMALL_CONFIG, load_tool, random_model_files, run
 
 from mmblvnet.apis.stream import VideoSource, sliding_windows
 from mmblvnet.datasets.synthetic import render_clip, write_video
 
-PAPER = REPO / 'configs' / 'blvnet_tam_r50_8x.py'
-NUM_CLASSES = 5
-
-# The paper's model at T=4, 5 classes, reading 64x64 frames of a video.
-SMALL_CONFIG = f"""
-_base_ = [{str(PAPER)!r}]
-model = dict(
-    backbone=dict(num_segments=4), cls_head=dict(num_classes={NUM_CLASSES}))
-test_pipeline = [
-    dict(type='DecordInit'),
-    dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=4,
-         test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(64, 64), keep_ratio=False),
-    dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs'),
-]
-"""
+NUM_CLASSES = 5  # of SMALL_CONFIG
 
 # The same model on a frame-folder pipeline, as the Something-Something v1
 # configs have it.
