@@ -287,13 +287,12 @@ def test_online_parity_failure_exits_non_zero_and_writes_nothing(
         causal, tmp_path, monkeypatch, capsys):
     export_step_onnx = tool.export_step_onnx
 
-    def export_then_change_the_model(online, *args):
-        export_step_onnx(online, *args)
+    def export_a_changed_model(online, *args):
         with torch.no_grad():
             online.model.cls_head.fc_cls.bias.add_(0.01)
+        export_step_onnx(online, *args)
 
-    monkeypatch.setattr(tool, 'export_step_onnx',
-                        export_then_change_the_model)
+    monkeypatch.setattr(tool, 'export_step_onnx', export_a_changed_model)
     out = tmp_path / 'step.onnx'
     assert tool.main(export_args(causal, out, '--online')) == 1
     assert 'of the logit scale (> 0.0001)' in capsys.readouterr().err
