@@ -113,7 +113,7 @@ class StreamedRecognizer(RuntimeRecognizer):
         average_clips (str, optional): The head's ``average_clips``.
     """
 
-    def __init__(self, path: str, average_clips=None) -> None:
+    def __init__(self, path: str, average_clips: str = 'prob') -> None:
         super().__init__(path, average_clips=average_clips)
         self.stream = RuntimeOnlineRecognizer(
             path, self.num_segments // 2, average_clips=None)
