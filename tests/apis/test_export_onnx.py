@@ -217,3 +217,83 @@ def test_parity_failure_exits_non_zero_and_writes_nothing(
     assert tool.main(export_args(small, out)) == 1
     assert 'of the logit scale (> 0.0001)' in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+CAUSAL_CONFIG = SMALL_CONFIG + """
+model['backbone']['tam_cfg'] = dict(blending_frames=3, causal=True)
+"""
+
+
+@pytest.fixture(scope='module')
+def causal(tmp_path_factory):
+    """The small config with causal TAMs, a checkpoint of random weights
+    and the tool's --online export of it."""
+    root = tmp_path_factory.mktemp('causal')
+    config, model = random_model_files(root, CAUSAL_CONFIG,
+                                       (T, 3, SIZE, SIZE), seed=2)
+    small = dict(config=str(config), checkpoint=str(root / 'w.pth'))
+    out = root / 'step' / 'step.onnx'
+    out.parent.mkdir()
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = tool.main(export_args(small, out, '--online'))
+    return dict(small, model=model, out=out, code=code,
+                text=stdout.getvalue())
+
+
+def test_online_export_reports_stream_parity_of_1_and_3_streams(causal):
+    assert causal['code'] == 0, causal['text']
+    lines = re.findall(r'^streams (\d+): max abs diff (\S+) at logit scale '
+                       r'(\S+) \((\S+) of the scale\)$', causal['text'],
+                       flags=re.M)
+    assert [int(count) for count, *_ in lines] == [1, 3]
+    for _, diff, scale, relative in lines:
+        assert float(scale) > 0.5
+        assert float(diff) <= 1e-4 * float(scale)
+        assert float(relative) <= 1e-4
+    assert 'frame pairs (S, 2, 3, 64, 64)' in causal['text']
+
+
+def test_online_file_alone_follows_the_pytorch_stream(causal):
+    from mmblvnet.apis.online import OnlineRecognizer, RuntimeOnlineRecognizer
+    out = causal['out']
+    assert [p.name for p in out.parent.iterdir()] == [out.name]
+    session = onnxruntime.InferenceSession(
+        str(out), providers=['CPUExecutionProvider'])
+    pair_in, *buffers = session.get_inputs()
+    assert pair_in.name == 'pair' and pair_in.shape[1:] == [2, 3, SIZE, SIZE]
+    assert isinstance(pair_in.shape[0], str)  # dynamic stream axis
+    assert buffers and all(b.name.startswith('buffer_') for b in buffers)
+    online = OnlineRecognizer(causal['model'], window=T // 2)
+    runtime = RuntimeOnlineRecognizer(str(out), window=T // 2)
+    clips = torch.randn(2, 2 * T, 3, SIZE, SIZE,
+                        generator=torch.Generator().manual_seed(3))
+    for pair in tool.stream_pairs(clips.numpy()):
+        expected = online.step(torch.from_numpy(pair)).numpy()
+        assert np.abs(runtime.step(pair) - expected).max() <= 1e-4
+
+
+def test_online_export_refuses_a_model_with_offline_tams(small, tmp_path,
+                                                          capsys):
+    out = tmp_path / 'step.onnx'
+    assert tool.main(export_args(small, out, '--online')) == 1
+    err = capsys.readouterr().err
+    assert re.fullmatch(r'error: online recognition needs causal TAMs .*'
+                        r'causal=True.*\n', err), err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_online_parity_failure_exits_non_zero_and_writes_nothing(
+        causal, tmp_path, monkeypatch, capsys):
+    export_step_onnx = tool.export_step_onnx
+
+    def export_a_changed_model(online, *args):
+        with torch.no_grad():
+            online.model.cls_head.fc_cls.bias.add_(0.01)
+        export_step_onnx(online, *args)
+
+    monkeypatch.setattr(tool, 'export_step_onnx', export_a_changed_model)
+    out = tmp_path / 'step.onnx'
+    assert tool.main(export_args(causal, out, '--online')) == 1
+    assert 'of the logit scale (> 0.0001)' in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -226,3 +226,103 @@ def test_keeps_an_existing_output(deployed, tmp_path, capsys):
     assert out.read_text() == 'mine'
     assert 'pass --overwrite' in capsys.readouterr().err
 
+
+
+@pytest.fixture(scope='module')
+def online_deployed(deployed, tmp_path_factory):
+    """The deployed config with causal TAMs, a checkpoint of random
+    weights and its fp32 step file (``export_onnx.py --online``'s)."""
+    from mmblvnet.apis.online import OnlineRecognizer, export_step_onnx
+    root = tmp_path_factory.mktemp('online')
+    config, model = random_model_files(
+        root, f'_base_ = [{str(deployed["root"] / "base.py")!r}]\n'
+        'model = dict(backbone=dict(tam_cfg=dict(causal=True)))\n',
+        (8, 3, 32, 32), seed=3)
+    step = root / 'step.onnx'
+    export_step_onnx(OnlineRecognizer(model, window=4), (3, 32, 32),
+                     str(step))
+    return dict(deployed, config=str(config),
+                checkpoint=str(root / 'w.pth'), onnx=str(step))
+
+
+def streamed_top1(path, dataset):
+    """Top-1 class of every sample of ``dataset``, its views streamed pair
+    by pair through the step file ``path`` (4 pairs, window 4)."""
+    from mmblvnet.apis.online import RuntimeOnlineRecognizer
+    normalise = RuntimeRecognizer(path)
+    stream = RuntimeOnlineRecognizer(path, window=4, average_clips=None)
+    found = []
+    for index in range(len(dataset)):
+        clips = normalise.clips(dataset[index]['inputs'])
+        stream.reset()
+        for pair in clips.reshape(len(clips), 4, 2, 3, 32, 32).swapaxes(0, 1):
+            logits = stream.step(pair)
+        found.append(int(logits.mean(0).argmax()))
+    return np.array(found)
+
+
+def test_online_writes_an_int8_step_file_checked_on_streamed_clips(
+        online_deployed, tmp_path, capsys):
+    out = tmp_path / 'step.int8.onnx'
+    code = quantize(online_deployed, out, '--online', '--max-drop', '100',
+                    '--min-agreement', '0')
+    text = capsys.readouterr().out
+    assert code == 0, text
+    model = onnx.load(str(out))
+    assert model.graph.input[0].name == 'pair'
+    ops = Counter(node.op_type for node in model.graph.node)
+    assert ops['QuantizeLinear'] > 50 and ops['DequantizeLinear'] > 50
+    assert re.search(r'step.onnx vs PyTorch on the first test clip: max abs '
+                     r'diff', text), text
+    assert 'streamed pair by pair' in text
+    # The printed numbers are those of the two files streamed pair by pair.
+    found = re.search(CHECK_LINE, text)
+    assert found, text
+    dataset = list_dataset(tool.Config.fromfile(online_deployed['config']),
+                           online_deployed['val_list'])
+    truth = np.array([dataset.get_data_info(i)['label']
+                      for i in range(len(dataset))])
+    fp32 = streamed_top1(online_deployed['onnx'], dataset)
+    int8 = streamed_top1(str(out), dataset)
+    assert int(found[1]) == len(truth) == 6
+    assert float(found[2]) == pytest.approx(
+        100 * (fp32 == truth).mean(), abs=0.01)
+    assert float(found[3]) == pytest.approx(
+        100 * (int8 == truth).mean(), abs=0.01)
+    assert float(found[5]) == pytest.approx(
+        100 * (fp32 == int8).mean(), abs=0.01)
+
+
+def test_online_refuses_a_step_file_that_fails_the_check(
+        online_deployed, tmp_path, capsys):
+    out = tmp_path / 'step.int8.onnx'
+    code = quantize(online_deployed, out, '--online', '--min-agreement',
+                    '100.5', '--max-drop', '100')
+    err = capsys.readouterr().err
+    assert code == 1
+    assert list(tmp_path.iterdir()) == []
+    assert re.search(r'^error: .*step.int8.onnx: not written: top-1 '
+                     r'agreement \S+% < 100.5%', err, flags=re.M), err
+
+
+@pytest.mark.parametrize('online', [True, False])
+def test_a_file_of_the_other_kind_is_refused_naming_the_flag(
+        deployed, online_deployed, online, tmp_path, capsys):
+    # --online with a clip file, or a step file without --online.
+    files, other = ((online_deployed, deployed) if online else
+                    (deployed, online_deployed))
+    code = quantize(dict(files, onnx=other['onnx']), tmp_path / 'x.onnx',
+                    *(('--online', ) if online else ()))
+    err = capsys.readouterr().err
+    assert code == 1 and list(tmp_path.iterdir()) == []
+    assert re.fullmatch(r'error: .*\.onnx: .*--online\n', err), err
+
+
+def test_online_refuses_a_model_with_offline_tams(deployed, online_deployed,
+                                                  tmp_path, capsys):
+    code = quantize(dict(deployed, onnx=online_deployed['onnx']),
+                    tmp_path / 'x.onnx', '--online')
+    err = capsys.readouterr().err
+    assert code == 1 and list(tmp_path.iterdir()) == []
+    assert re.fullmatch(r'error: online recognition needs causal TAMs .*\n',
+                        err), err

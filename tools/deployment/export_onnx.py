@@ -1,7 +1,7 @@
 """Export a recognizer to ONNX and check it in onnxruntime.
 
     python tools/deployment/export_onnx.py CONFIG CHECKPOINT OUT.onnx
-        [--num-segments T] [--shape H W] [--overwrite]
+        [--online] [--num-segments T] [--shape H W] [--overwrite]
         [--cfg-options KEY=VALUE ...] [--debug]
 
 The graph maps normalised clips (N, T, 3, H, W) to logits (N, num_classes),
@@ -20,12 +20,28 @@ replaced only with --overwrite. A damaged checkpoint (zip CRC-32), one
 with NaN/Inf weights, an empty or truncated file exports nothing: one
 ``error: FILE: reason`` line, status 1 (``--debug`` or
 ``MMBLVNET_DEBUG=1`` shows the traceback instead).
+
+--online exports one step of online recognition instead (for a model
+with causal TAMs, ``tam_cfg=dict(blending_frames=3, causal=True)``; any
+other is refused with an ``error:`` line): inputs ``pair`` (S, 2, 3, H,
+W), one frame pair per stream, and ``buffer_0 ..``, the stream buffers
+(zeros at the start of a stream); outputs ``logits`` (S, num_classes) of
+the pair and ``next_buffer_0 ..``, the buffers of the next step; the
+stream axis S is dynamic (see ``mmblvnet.apis.online``). The parity check
+then streams T frames (T / 2 pairs) of 1 and of 3 random streams pair by
+pair from empty buffers through PyTorch's ``OnlineRecognizer`` (in
+float64: float32 PyTorch's own rounding of a step's logits can reach the
+tolerance) and through the file in onnxruntime, and compares the logits
+of every step, with the same tolerance, output lines (``streams S: ...``)
+and refusal.
 """
 import argparse
 import os
 import sys
 import tempfile
 
+import numpy as np
+import torch
 from mmengine.config import Config, DictAction
 
 from mmblvnet.apis.export import (
@@ -36,6 +52,11 @@ from mmblvnet.apis.export import (
     relative_diff,
     worst_relative_diff,
 )
+from mmblvnet.apis.online import (
+    OnlineRecognizer,
+    RuntimeOnlineRecognizer,
+    export_step_onnx,
+)
 from mmblvnet.apis.recognize import init_checked_recognizer
 from mmblvnet.datasets.sampling import model_num_segments
 from mmblvnet.engine.atomic_io import check_destination, publish
@@ -43,7 +64,7 @@ from mmblvnet.engine.checkpoint_integrity import check_state_dict
 from mmblvnet.utils.cli import run_main
 
 TOLERANCE = 1e-4  # of the logit scale
-BATCH_SIZES = (1, 3)
+BATCH_SIZES = (1, 3)  # also the stream counts of --online
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -60,6 +81,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--shape', type=int, nargs=2, default=(224, 224),
                         metavar=('H', 'W'),
                         help='frame height and width (default 224 224)')
+    parser.add_argument(
+        '--online', action='store_true',
+        help='export one online step (frame pair and stream buffers in, '
+        'logits and next buffers out) of a model with causal TAMs')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace OUT.onnx if it exists')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -104,14 +129,77 @@ def build_model(args: argparse.Namespace):
     return model, clip_shape
 
 
-def report(results: dict) -> float:
-    """Print one line per batch size; return the worst relative diff
-    (``inf`` if a difference or logit is NaN or Inf)."""
+def stream_pairs(clips: np.ndarray) -> list:
+    """The frame pairs of clips (S, T, 3, H, W), in order, each
+    (S, 2, 3, H, W): what a stream of each clip feeds an online step."""
+    return list(clips.reshape(clips.shape[0], -1, 2, *clips.shape[2:])
+                .swapaxes(0, 1))
+
+
+def stream_parity(model, path: str, clip_shape, stream_counts=BATCH_SIZES,
+                  seed: int = 0) -> dict:
+    """Max abs difference of an exported step's logits to PyTorch's (in
+    float64) over streams of random clips, fed pair by pair from empty
+    buffers.
+
+    Args:
+        model (nn.Module): The exported recognizer (not changed).
+        path (str): Its step file (:func:`export_step_onnx`).
+        clip_shape (Sequence[int]): ``(T, 3, H, W)`` of one stream's clip:
+            ``T / 2`` steps.
+        stream_counts (Sequence[int]): Numbers of streams ``S`` to
+            compare, each on its own random clips.
+        seed (int): Seed of the random clips.
+
+    Returns:
+        dict: Per stream count, ``max_abs_diff`` over the logits of every
+        step and ``logit_scale`` (the largest abs PyTorch logit).
+    """
+    online = OnlineRecognizer(model, window=1)
+    online.model.double()
+    runtime = RuntimeOnlineRecognizer(path, window=1, average_clips=None)
+    generator = torch.Generator().manual_seed(seed)
+    results = {}
+    for count in stream_counts:
+        online.reset()
+        runtime.reset()
+        expected, actual = [], []
+        clips = torch.randn(count, *clip_shape, generator=generator)
+        for pair in stream_pairs(clips.numpy()):
+            online.step(torch.from_numpy(pair).double())
+            runtime.step(pair)
+            expected.append(online.logits[-1].numpy())
+            actual.append(runtime.logits[-1])
+        expected, actual = np.stack(expected), np.stack(actual)
+        results[count] = dict(
+            max_abs_diff=float(np.abs(actual - expected).max()),
+            logit_scale=float(np.abs(expected).max()))
+    return results
+
+
+def report(results: dict, unit: str = 'batch') -> float:
+    """Print one line per batch size (``unit``: or stream count); return
+    the worst relative diff (``inf`` if a difference or logit is NaN or
+    Inf)."""
     for batch, result in results.items():
-        print(f'batch {batch}: max abs diff {result["max_abs_diff"]:.3g} '
+        print(f'{unit} {batch}: max abs diff {result["max_abs_diff"]:.3g} '
               f'at logit scale {result["logit_scale"]:.3g} '
               f'({relative_diff(result):.2g} of the scale)')
     return worst_relative_diff(results)
+
+
+def export_clips(model, clip_shape, path: str) -> float:
+    """Export the clip graph to ``path``; print and return its parity."""
+    export_onnx(model, clip_shape, path, onnx_metadata(model, clip_shape[0]))
+    return report(onnx_parity(model, path, clip_shape, BATCH_SIZES))
+
+
+def export_step(model, clip_shape, path: str) -> float:
+    """Export the online step to ``path``; print and return its parity
+    over streams."""
+    online = OnlineRecognizer(model, window=clip_shape[0] // 2)
+    export_step_onnx(online, clip_shape[1:], path)
+    return report(stream_parity(model, path, clip_shape), 'streams')
 
 
 def export_checked(args: argparse.Namespace) -> int:
@@ -121,18 +209,24 @@ def export_checked(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(dir=folder,
                                      prefix='.export_onnx-') as scratch:
         draft = os.path.join(scratch, 'model.onnx')
-        export_onnx(model, clip_shape, draft,
-                    onnx_metadata(model, clip_shape[0]))
-        worst = report(onnx_parity(model, draft, clip_shape, BATCH_SIZES))
+        export = export_step if args.online else export_clips
+        worst = export(model, clip_shape, draft)
         if not worst <= TOLERANCE:
             print(f'error: {args.out}: onnxruntime differs from PyTorch by '
                   f'{worst:.2g} of the logit scale (> {TOLERANCE}); the '
                   'file was not written', file=sys.stderr)
             return 1
         publish(draft, args.out, args.overwrite)
+    num_classes = model.cls_head.num_classes
+    if args.online:
+        shape = ', '.join(map(str, clip_shape[1:]))
+        print(f'wrote {args.out}: frame pairs (S, 2, {shape}) and stream '
+              f'buffers -> logits (S, {num_classes}) and the next '
+              'buffers, S dynamic')
+        return 0
     shape = ', '.join(map(str, clip_shape))
     print(f'wrote {args.out}: clips (N, {shape}) -> logits '
-          f'(N, {model.cls_head.num_classes}), N dynamic')
+          f'(N, {num_classes}), N dynamic')
     return 0
 
 

@@ -1,7 +1,7 @@
 """Static int8 (QDQ) quantization of an exported recognizer, checked.
 
     python tools/deployment/quantize.py CONFIG CHECKPOINT MODEL.onnx
-        --calib LIST [--test LIST] [--out MODEL_INT8.onnx]
+        --calib LIST [--test LIST] [--out MODEL_INT8.onnx] [--online]
         [--calib-size 32] [--max-drop 1.0] [--min-agreement 98]
         [--overwrite] [--cfg-options KEY=VALUE ...] [--debug]
 
@@ -22,6 +22,17 @@ most ``--max-drop`` points of top-1 and agrees on at least
 ``error:`` line naming the numbers. An existing output is replaced only
 with ``--overwrite``. User errors are one ``error:`` line (``--debug``
 shows the traceback).
+
+--online quantizes a step file of ``export_onnx.py --online`` (a model
+with causal TAMs) the same way and with the same checks, every clip fed
+to it as a stream: its views as streams, pair by pair from empty stream
+buffers, the logits of its T / 2 pairs averaged (what a stream scores
+after T / 2 pairs, ``RuntimeOnlineRecognizer`` with a window of T / 2).
+The parity check compares that with PyTorch's clip forward (equal for
+causal TAMs); the calibration feeds each step's pair with the buffers the
+pairs before it left (``calibration_feeds``), so the int8 ranges cover
+the buffers a stream reaches; the top-1 check streams every held-out
+clip through the fp32 and the int8 step file.
 """
 import argparse
 import os
@@ -29,9 +40,16 @@ import os.path as osp
 import sys
 import tempfile
 
+from export_onnx import stream_pairs
 from mmengine.config import Config, DictAction
 
-from mmblvnet.apis.export import relative_diff
+from mmblvnet.apis.export import INPUT_NAME, relative_diff
+from mmblvnet.apis.online import (
+    PAIR_NAME,
+    OnlineRecognizer,
+    RuntimeOnlineRecognizer,
+    calibration_feeds,
+)
 from mmblvnet.apis.quantize import (
     calibration_clips,
     compare_top1,
@@ -61,6 +79,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         'list)')
     parser.add_argument('--out', help='int8 .onnx file (default: '
                         'MODEL.int8.onnx)')
+    parser.add_argument(
+        '--online', action='store_true',
+        help='MODEL.onnx is a step file of export_onnx.py --online; '
+        'calibrate and check it on clips streamed pair by pair')
     parser.add_argument('--calib-size', type=int, default=32, metavar='N',
                         help='calibration clips, spread over the list '
                         '(default 32)')
@@ -75,6 +97,50 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys')
     return parser.parse_args(argv)
+
+
+class StreamedRecognizer(RuntimeRecognizer):
+    """A step file of ``export_onnx.py --online`` as a clip recognizer.
+
+    Clips are normalised and views merged as :class:`RuntimeRecognizer`
+    does; the logits of a clip are those a stream of it scores: the clip's
+    views are streams of a :class:`RuntimeOnlineRecognizer`, fed pair by
+    pair from empty buffers, whose window of ``T / 2`` pairs then holds
+    the whole clip.
+
+    Args:
+        path (str): The step file (fp32 or int8).
+        average_clips (str, optional): The head's ``average_clips``.
+    """
+
+    def __init__(self, path: str, average_clips: str = 'prob') -> None:
+        super().__init__(path, average_clips=average_clips)
+        self.stream = RuntimeOnlineRecognizer(
+            path, self.num_segments // 2, average_clips=None)
+
+    def logits(self, clips):
+        """Args:
+            clips (np.ndarray): Normalised clips (N, T, 3, H, W).
+
+        Returns:
+            np.ndarray: Logits (N, num_classes) after the last pair.
+        """
+        self.stream.reset()
+        return [self.stream.step(pair) for pair in stream_pairs(clips)][-1]
+
+
+def check_inputs(path: str, online: bool) -> None:
+    """Raise a ValueError naming the fix unless ``path`` takes clips (or,
+    ``online``, frame pairs)."""
+    import onnx
+    names = [tensor.name for tensor in
+             onnx.load(path, load_external_data=False).graph.input]
+    if online and PAIR_NAME not in names:
+        raise ValueError(f'{path}: not a step file (inputs {names}); export '
+                         'it with tools/deployment/export_onnx.py --online')
+    if not online and INPUT_NAME not in names:
+        raise ValueError(f'{path}: takes {names}, not {INPUT_NAME!r}; a step '
+                         'file of export_onnx.py --online needs --online')
 
 
 def default_out(model: str) -> str:
@@ -97,15 +163,24 @@ def held_out_list(args: argparse.Namespace, cfg: Config) -> str:
     return test
 
 
-def check_parity(args, cfg_options, fp32: RuntimeRecognizer,
-                 inputs) -> None:
+def calibration_inputs(args, model, fp32: RuntimeRecognizer, dataset):
+    """What ``quantize_int8`` calibrates on: normalised clips of
+    ``--calib-size`` samples, or with ``--online`` the step inputs a
+    stream of each meets (a non-causal ``model`` raises a ValueError
+    here)."""
+    clips = calibration_clips(fp32, dataset, args.calib_size)
+    if not args.online:
+        return clips
+    online = OnlineRecognizer(model, window=fp32.num_segments // 2)
+    return calibration_feeds(online, clips)
+
+
+def check_parity(args, model, fp32: RuntimeRecognizer, inputs) -> None:
     """PyTorch's and MODEL.onnx's logits on ``inputs`` agree, else a
     ValueError naming both files."""
     import torch
 
     from mmblvnet.utils.complexity import RecognizerForward
-    model = init_checked_recognizer(args.config, args.checkpoint, 'cpu',
-                                    cfg_options)
     clips = fp32.clips(inputs)
     with torch.no_grad():
         expected = RecognizerForward(model)(torch.from_numpy(clips)).numpy()
@@ -120,7 +195,8 @@ def check_parity(args, cfg_options, fp32: RuntimeRecognizer,
         raise ValueError(
             f'{args.model}: its logits differ from {args.checkpoint}\'s by '
             f'{relative:.2g} of the logit scale (> {TOLERANCE}); export '
-            'this checkpoint with tools/deployment/export_onnx.py first')
+            'this checkpoint with tools/deployment/export_onnx.py'
+            f'{" --online" if args.online else ""} first')
 
 
 def quantize_checked(args: argparse.Namespace) -> int:
@@ -133,19 +209,23 @@ def quantize_checked(args: argparse.Namespace) -> int:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     average_clips = cfg.model.cls_head.get('average_clips', None)
-    fp32 = RuntimeRecognizer(args.model, average_clips=average_clips)
+    check_inputs(args.model, args.online)
+    recognizer = StreamedRecognizer if args.online else RuntimeRecognizer
+    fp32 = recognizer(args.model, average_clips=average_clips)
     test_set = list_dataset(cfg, held_out_list(args, cfg))
     calib_set = list_dataset(cfg, args.calib)
     if not len(test_set) or not len(calib_set):
         raise ValueError('the --calib and --test lists must hold clips')
-    check_parity(args, args.cfg_options, fp32, test_set[0]['inputs'])
+    model = init_checked_recognizer(args.config, args.checkpoint, 'cpu',
+                                    args.cfg_options)
+    calibration = calibration_inputs(args, model, fp32, calib_set)
+    check_parity(args, model, fp32, test_set[0]['inputs'])
     folder = osp.dirname(osp.abspath(out))
     with tempfile.TemporaryDirectory(dir=folder,
                                      prefix='.quantize-') as scratch:
         draft = os.path.join(scratch, 'int8.onnx')
-        quantize_int8(args.model, draft,
-                      calibration_clips(fp32, calib_set, args.calib_size))
-        int8 = RuntimeRecognizer(draft, average_clips=average_clips)
+        quantize_int8(args.model, draft, calibration)
+        int8 = recognizer(draft, average_clips=average_clips)
         check = compare_top1(dict(fp32=fp32, int8=int8), test_set)
         print(check)
         failures = check.failures(args.max_drop, args.min_agreement)
@@ -155,7 +235,8 @@ def quantize_checked(args: argparse.Namespace) -> int:
             return 1
         publish(draft, out, args.overwrite)
     print(f'wrote {out}: static int8 (QDQ), calibrated on '
-          f'{min(args.calib_size, len(calib_set))} clips of {args.calib}')
+          f'{min(args.calib_size, len(calib_set))} clips of {args.calib}'
+          f'{" streamed pair by pair" if args.online else ""}')
     return 0
 
 
