@@ -28,6 +28,20 @@ PAIR_NAME = 'pair'
 LOGITS_NAME = 'logits'
 
 
+def stream_pairs(clips):
+    """The frame pairs of clips, in order: what a stream of each clip
+    feeds its online steps.
+
+    Args:
+        clips (torch.Tensor | np.ndarray): (S, T, C, H, W), T even.
+
+    Returns:
+        list: ``T / 2`` pairs, each (S, 2, C, H, W) (views of ``clips``).
+    """
+    return [clips[:, start:start + 2] for start in range(0, clips.shape[1],
+                                                         2)]
+
+
 class StreamingTAM(nn.Module):
     """A causal :class:`TAM` applied to one time step per stream and call.
 
@@ -285,8 +299,7 @@ def calibration_feeds(online: OnlineRecognizer,
     for clip in clips:
         clip = torch.from_numpy(np.ascontiguousarray(clip, np.float32))
         buffers = initial_buffers(online, clip.shape[2:], clip.shape[0])
-        for pair in clip.view(clip.shape[0], -1, 2,
-                              *clip.shape[2:]).unbind(1):
+        for pair in stream_pairs(clip):
             feed = {f'buffer_{index}': buffer.numpy()
                     for index, buffer in enumerate(buffers)}
             yield {PAIR_NAME: pair.numpy(), **feed}

@@ -255,7 +255,11 @@ def test_online_export_reports_stream_parity_of_1_and_3_streams(causal):
 
 
 def test_online_file_alone_follows_the_pytorch_stream(causal):
-    from mmblvnet.apis.online import OnlineRecognizer, RuntimeOnlineRecognizer
+    from mmblvnet.apis.online import (
+        OnlineRecognizer,
+        RuntimeOnlineRecognizer,
+        stream_pairs,
+    )
     out = causal['out']
     assert [p.name for p in out.parent.iterdir()] == [out.name]
     session = onnxruntime.InferenceSession(
@@ -268,7 +272,7 @@ def test_online_file_alone_follows_the_pytorch_stream(causal):
     runtime = RuntimeOnlineRecognizer(str(out), window=T // 2)
     clips = torch.randn(2, 2 * T, 3, SIZE, SIZE,
                         generator=torch.Generator().manual_seed(3))
-    for pair in tool.stream_pairs(clips.numpy()):
+    for pair in stream_pairs(clips.numpy()):
         expected = online.step(torch.from_numpy(pair)).numpy()
         assert np.abs(runtime.step(pair) - expected).max() <= 1e-4
 

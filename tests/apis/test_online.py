@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from reference import randomize_
 
-from mmblvnet.apis.online import OnlineRecognizer
+from mmblvnet.apis.online import OnlineRecognizer, stream_pairs
 
 CONFIG = 'configs/blvnet_tam_r50_8x.py'
 NUM_SEGMENTS = 8
@@ -43,23 +43,19 @@ def _clip_forward(model, clips):
     return features.view(*clips.shape[:2], *features.shape[1:]), scores
 
 
-def _pairs(clips):
-    return clips.view(clips.shape[0], -1, 2, *clips.shape[2:]).unbind(1)
-
-
 def test_pair_by_pair_equals_the_clip_forward(model):
     clips = torch.randn(3, NUM_SEGMENTS, 3, 32, 32)  # 3 streams
     features, scores = _clip_forward(model, clips)
     scale = features.abs().max()
     online = OnlineRecognizer(model, window=NUM_SEGMENTS // 2)
-    for index, pair in enumerate(_pairs(clips)):
+    for index, pair in enumerate(stream_pairs(clips)):
         got = online.features(pair)
         for parity in (0, 1):
             torch.testing.assert_close(
                 got, features[:, 2 * index + parity], atol=1e-5 * scale,
                 rtol=0)
     online.reset()
-    for pair in _pairs(clips):
+    for pair in stream_pairs(clips):
         online_scores = online.step(pair)
     torch.testing.assert_close(online_scores, scores, atol=1e-6, rtol=1e-5)
 
@@ -67,11 +63,11 @@ def test_pair_by_pair_equals_the_clip_forward(model):
 def test_reset_starts_a_new_clip_and_streams_are_independent(model):
     clips = torch.randn(2, NUM_SEGMENTS, 3, 32, 32)
     online = OnlineRecognizer(model, window=2)
-    first = [online.step(pair) for pair in _pairs(clips)]
+    first = [online.step(pair) for pair in stream_pairs(clips)]
     online.reset()
-    again = [online.step(pair) for pair in _pairs(clips)]
+    again = [online.step(pair) for pair in stream_pairs(clips)]
     alone = OnlineRecognizer(model, window=2)
-    solo = [alone.step(pair[1:]) for pair in _pairs(clips)]
+    solo = [alone.step(pair[1:]) for pair in stream_pairs(clips)]
     for a, b, c in zip(first, again, solo):
         torch.testing.assert_close(a, b)
         torch.testing.assert_close(a[1:], c, atol=1e-6, rtol=1e-5)
@@ -81,10 +77,10 @@ def test_window_averages_the_last_pairs_logits(model):
     clips = torch.randn(1, NUM_SEGMENTS, 3, 32, 32)
     online = OnlineRecognizer(model, window=2)
     logits = []
-    for pair in _pairs(clips):
+    for pair in stream_pairs(clips):
         logits.append(model.cls_head(online.features(pair), num_segs=1))
     online.reset()
-    for pair in _pairs(clips):
+    for pair in stream_pairs(clips):
         scores = online.step(pair)
     expected = torch.stack(logits[-2:]).mean(0).softmax(-1)
     torch.testing.assert_close(scores, expected, atol=1e-6, rtol=1e-5)
@@ -124,7 +120,7 @@ def stream(model):
     after each."""
     clips = torch.randn(3, NUM_SEGMENTS + 4, 3, 32, 32)
     online = OnlineRecognizer(model, window=NUM_SEGMENTS // 2)
-    pairs = _pairs(clips)
+    pairs = stream_pairs(clips)
     return pairs, [online.step(pair).numpy() for pair in pairs]
 
 
@@ -157,7 +153,7 @@ def test_int8_calibration_meets_the_buffers_a_stream_reaches(model):
                if name.startswith('buffer_'))
     # The buffers before pair 2 are those the stream holds after pair 1.
     online.reset()
-    for pair in _pairs(clip)[:2]:
+    for pair in stream_pairs(clip)[:2]:
         online.features(pair)
     for index, tam in enumerate(online.streaming_tams):
         torch.testing.assert_close(

@@ -56,6 +56,7 @@ from mmblvnet.apis.online import (
     OnlineRecognizer,
     RuntimeOnlineRecognizer,
     export_step_onnx,
+    stream_pairs,
 )
 from mmblvnet.apis.recognize import init_checked_recognizer
 from mmblvnet.datasets.sampling import model_num_segments
@@ -127,13 +128,6 @@ def build_model(args: argparse.Namespace):
     # Also weights that came another way than a local file (init_cfg, URL).
     check_state_dict(model.state_dict(), args.checkpoint)
     return model, clip_shape
-
-
-def stream_pairs(clips: np.ndarray) -> list:
-    """The frame pairs of clips (S, T, 3, H, W), in order, each
-    (S, 2, 3, H, W): what a stream of each clip feeds an online step."""
-    return list(clips.reshape(clips.shape[0], -1, 2, *clips.shape[2:])
-                .swapaxes(0, 1))
 
 
 def stream_parity(model, path: str, clip_shape, stream_counts=BATCH_SIZES,

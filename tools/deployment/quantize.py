@@ -40,7 +40,6 @@ import os.path as osp
 import sys
 import tempfile
 
-from export_onnx import stream_pairs
 from mmengine.config import Config, DictAction
 
 from mmblvnet.apis.export import INPUT_NAME, relative_diff
@@ -49,6 +48,7 @@ from mmblvnet.apis.online import (
     OnlineRecognizer,
     RuntimeOnlineRecognizer,
     calibration_feeds,
+    stream_pairs,
 )
 from mmblvnet.apis.quantize import (
     calibration_clips,
