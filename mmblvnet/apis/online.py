@@ -13,11 +13,13 @@ of a whole clip.
 """
 import ast
 import copy
+import functools
 from collections import deque
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models.backbones.blresnet import bLResNet
@@ -48,7 +50,10 @@ class StreamingTAM(nn.Module):
     Shares the weight of the TAM it wraps. Calls mirror the TAM's:
     :meth:`forward` takes one frame (or, in bLResNet's layer4, one pair
     map) per stream, :meth:`forward_pairs` the even and the odd frame of
-    one pair per stream.
+    one pair per stream. The buffer is the list of the last ``k - 1``
+    frames, oldest first, each (S, C, H, W); every term of the blend is a
+    depthwise 1x1 convolution of a 4-D map, which ONNX Runtime and OpenVINO
+    run in their own layout and, in int8, on int8 kernels.
 
     Args:
         tam (TAM): A causal TAM.
@@ -63,27 +68,29 @@ class StreamingTAM(nn.Module):
                 'tam_cfg=dict(blending_frames=3, causal=True) (bLResNet) '
                 'or causal=True (ResNetTAM, TAMNeck)')
         self.tam = tam
-        self.buffer = None  # (streams, k - 1, C, H, W), set by a call
+        self.num_buffers = tam.blending_frames - 1
+        self.buffer: Optional[List[Tensor]] = None  # set by a call
 
     def reset(self) -> None:
         """Forget the frames seen (the next call starts a new clip)."""
         self.buffer = None
 
-    def _history(self, step: Tensor) -> Tensor:
+    def _history(self, step: Tensor) -> List[Tensor]:
         """The buffered frames, zeros before the first call."""
         if self.buffer is None:
-            return step.new_zeros(step.shape[0],
-                                  self.tam.blending_frames - 1,
-                                  *step.shape[1:])
+            return [torch.zeros_like(step)] * self.num_buffers
         return self.buffer
 
-    def _blend_last(self, frames: Tensor) -> Tensor:
-        """TAM's output at the last of ``frames`` (S, k, C, H, W)."""
-        weight = self.tam.weight.view(1, *self.tam.weight.shape, 1, 1)
-        terms = frames * weight
+    def _blend_last(self, frames: Sequence[Tensor]) -> Tensor:
+        """TAM's output at the last of ``frames`` (k maps, oldest first,
+        each (S, C, H, W))."""
+        terms = [
+            F.conv2d(frame, weight.view(-1, 1, 1, 1), groups=weight.numel())
+            for frame, weight in zip(frames, self.tam.weight)
+        ]
         if self.tam.blending_method == 'max':
-            return terms.amax(1).relu_()
-        return terms.sum(1).relu_()
+            return functools.reduce(torch.maximum, terms).relu()
+        return functools.reduce(torch.add, terms).relu()
 
     def forward(self, x: Tensor) -> Tensor:
         """Args:
@@ -92,8 +99,8 @@ class StreamingTAM(nn.Module):
         Returns:
             torch.Tensor: The blended step, (S, C, H, W).
         """
-        frames = torch.cat((self._history(x), x.unsqueeze(1)), 1)
-        self.buffer = frames[:, 1:]
+        frames = [*self._history(x), x]
+        self.buffer = frames[1:]
         return self._blend_last(frames)
 
     def forward_pairs(self, even: Tensor,
@@ -109,11 +116,10 @@ class StreamingTAM(nn.Module):
             (S, C, H, W).
         """
         k = self.tam.blending_frames
-        frames = torch.cat(
-            (self._history(even), even.unsqueeze(1), odd.unsqueeze(1)), 1)
-        self.buffer = frames[:, 2:]
-        return (self._blend_last(frames[:, :k]),
-                self._blend_last(frames[:, 1:k + 1]))
+        frames = [*self._history(even), even, odd]
+        self.buffer = frames[2:]
+        return (self._blend_last(frames[:k]),
+                self._blend_last(frames[1:k + 1]))
 
 
 class OnlineRecognizer:
@@ -214,18 +220,21 @@ class StepGraph(nn.Module):
     def forward(self, pair: Tensor, *buffers: Tensor) -> Tuple[Tensor, ...]:
         """Args:
             pair (torch.Tensor): Normalized frames, (S, 2, C, H, W).
-            *buffers (torch.Tensor): One per streaming TAM, in the order
-                of :func:`initial_buffers`.
+            *buffers (torch.Tensor): The ``k - 1`` buffered frames of
+                every streaming TAM in turn, in the order of
+                :func:`initial_buffers`.
 
         Returns:
             tuple[torch.Tensor]: Logits of the pair (S, num_classes), then
             the buffers after it.
         """
-        for tam, buffer in zip(self.tams, buffers):
-            tam.buffer = buffer
+        start = 0
+        for tam in self.tams:
+            tam.buffer = list(buffers[start:start + tam.num_buffers])
+            start += tam.num_buffers
         features = self.model.backbone.pair_maps(pair.flatten(0, 1))
         logits = self.model.cls_head(features, num_segs=1)
-        return (logits, *(tam.buffer for tam in self.tams))
+        return (logits, *(frame for tam in self.tams for frame in tam.buffer))
 
 
 def initial_buffers(online: OnlineRecognizer, frame_shape: Sequence[int],
@@ -238,12 +247,13 @@ def initial_buffers(online: OnlineRecognizer, frame_shape: Sequence[int],
         streams (int): Streams ``S``.
 
     Returns:
-        list[torch.Tensor]: One zero tensor per streaming TAM, (S, k - 1,
-        C_tam, H_tam, W_tam).
+        list[torch.Tensor]: ``k - 1`` zero maps per streaming TAM, each
+        (S, C_tam, H_tam, W_tam).
     """
     online.reset()
     online.features(torch.zeros(streams, 2, *frame_shape))
-    buffers = [torch.zeros_like(tam.buffer) for tam in online.streaming_tams]
+    buffers = [torch.zeros_like(frame) for tam in online.streaming_tams
+               for frame in tam.buffer]
     online.reset()
     return buffers
 

@@ -155,6 +155,8 @@ def test_int8_calibration_meets_the_buffers_a_stream_reaches(model):
     online.reset()
     for pair in stream_pairs(clip)[:2]:
         online.features(pair)
-    for index, tam in enumerate(online.streaming_tams):
+    frames = [frame for tam in online.streaming_tams for frame in tam.buffer]
+    assert len(frames) == 2 * len(online.streaming_tams)  # k - 1 each
+    for index, frame in enumerate(frames):
         torch.testing.assert_close(
-            torch.from_numpy(feeds[2][f'buffer_{index}']), tam.buffer)
+            torch.from_numpy(feeds[2][f'buffer_{index}']), frame)
