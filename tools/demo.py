@@ -21,7 +21,7 @@ Ctrl-C), the real-time factor (processing time / video duration).
 ends with it. A progress bar goes to stderr when stdout is not a terminal.
 
 With ``--online`` (a model with causal TAMs, e.g. the config
-``configs/demo/blvnet-tam-causal_r50_1xb8-1x1x8-8e_synthetic-rgb.py``):
+``configs/demo/blvnet-tam-causal_r50_1xb8-1x1x8-16e_synthetic-rgb.py``):
 every ``--frame-interval``-th frame of VIDEO (a file, a camera index or a
 stream URL) is taken, two at a time: each pair runs one online step (the
 stream buffers of :mod:`mmblvnet.apis.online`) and prints ``second: label

@@ -43,7 +43,7 @@ def tiny_run_config(name, root, work_dir):
     'blvnet-tam_r50-tsnhead_1xb8-1x1x8-8e_synthetic-rgb.py',
     'tsn-tamneck_r50_1xb8-1x1x8-8e_synthetic-rgb.py',
     'tam_r50_1xb8-1x1x8-8e_synthetic-rgb.py',
-    'blvnet-tam-causal_r50_1xb8-1x1x8-8e_synthetic-rgb.py',
+    'blvnet-tam-causal_r50_1xb8-1x1x8-16e_synthetic-rgb.py',
 ])
 def test_config_kind_trains_and_tests(name, synthetic_root, tmp_path):
     runner = RobustRunner.from_cfg(
