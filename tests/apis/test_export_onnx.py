@@ -254,6 +254,7 @@ def test_online_export_reports_stream_parity_of_1_and_3_streams(causal):
     assert 'frame pairs (S, 2, 3, 64, 64)' in causal['text']
 
 
+@pytest.mark.slow
 def test_online_file_alone_follows_the_pytorch_stream(causal):
     from mmblvnet.apis.online import (
         OnlineRecognizer,
@@ -287,6 +288,7 @@ def test_online_export_refuses_a_model_with_offline_tams(small, tmp_path,
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_online_parity_failure_exits_non_zero_and_writes_nothing(
         causal, tmp_path, monkeypatch, capsys):
     export_step_onnx = tool.export_step_onnx

@@ -293,6 +293,7 @@ def test_online_writes_an_int8_step_file_checked_on_streamed_clips(
         100 * (fp32 == int8).mean(), abs=0.01)
 
 
+@pytest.mark.slow
 def test_online_refuses_a_step_file_that_fails_the_check(
         online_deployed, tmp_path, capsys):
     out = tmp_path / 'step.int8.onnx'
