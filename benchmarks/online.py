@@ -20,7 +20,10 @@ pair, in PyTorch eager, ONNX Runtime and OpenVINO, fp32 and int8:
 int8 files are quantized on ``--calib-clips`` random clips (the step file
 on the buffers those clips reach,
 :func:`~mmblvnet.apis.online.calibration_feeds`).
-Every (runtime, precision, way) is timed taking turns with the others. The
+The window and the step of one runtime and precision take turns; the
+runtimes and precisions run one after another, each alone in the process
+(another runtime's threads, idle but spinning, would slow the short step
+more than the window). The
 table gives the medians of one stream (the first of ``--batch-sizes``),
 the step / window ratio (1 / ``frames / 2`` is the ideal), and the pairs
 per second one process sustains with each number of streams in
@@ -29,7 +32,7 @@ per second one process sustains with each number of streams in
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import torch
 from mmaction.registry import MODELS
@@ -93,34 +96,33 @@ def write_files(model: torch.nn.Module, args: argparse.Namespace,
     return files
 
 
-def runs(model: torch.nn.Module, files: Dict[tuple, str],
-         args: argparse.Namespace,
-         streams: int) -> Dict[tuple, Callable[[], object]]:
-    """What is timed, by (runtime, precision, way), for ``streams``
-    streams: a window of every stream, or a step of every stream."""
+def groups(model: torch.nn.Module, files: Dict[tuple, str],
+           args: argparse.Namespace, streams: int
+           ) -> Iterator[Tuple[tuple, Dict[str, Callable[[], object]]]]:
+    """``(runtime, precision)`` and its two timed ways for ``streams``
+    streams: ``'window'`` (a window of every stream) and ``'step'`` (a
+    step of every stream). One group is alive at a time, so a runtime's
+    idle threads never compete with another's, as in a deployment."""
     clips = torch.randn(streams, args.frames, 3, args.size, args.size)
     pair = clips[:, :2]
     online = OnlineRecognizer(model)
-
     forward = RecognizerForward(model)
 
     def window() -> None:
         with torch.no_grad():
             forward(clips)
 
-    timed = {('pytorch', 'fp32', 'window'): window,
-             ('pytorch', 'fp32', 'step'): lambda: online.step(pair)}
+    yield ('pytorch', 'fp32'), dict(window=window,
+                                    step=lambda: online.step(pair))
     for runtime in RUNTIMES:
         for precision in ('fp32', 'int8'):
             recognizer = RuntimeRecognizer(files['window', precision],
                                            runtime, args.threads)
             stepper = RuntimeOnlineRecognizer(files['step', precision],
                                               None, runtime, args.threads)
-            timed[runtime, precision, 'window'] = (
-                lambda r=recognizer, c=clips.numpy(): r.logits(c))
-            timed[runtime, precision, 'step'] = (
-                lambda s=stepper, p=pair.numpy(): s.step(p))
-    return timed
+            yield (runtime, precision), dict(
+                window=lambda r=recognizer, c=clips.numpy(): r.logits(c),
+                step=lambda s=stepper, p=pair.numpy(): s.step(p))
 
 
 def format_table(medians: Dict[int, Dict[tuple, float]]) -> str:
@@ -153,9 +155,11 @@ def measure(args: argparse.Namespace, folder: str) -> str:
     model = causal_model(args)
     files = write_files(model, args, folder)
     medians = {
-        streams: interleaved_medians(runs(model, files, args, streams),
-                                     args.repeats, args.warmup,
-                                     torch.device('cpu'))
+        streams: {(*key, way): seconds
+                  for key, ways in groups(model, files, args, streams)
+                  for way, seconds in interleaved_medians(
+                      ways, args.repeats, args.warmup,
+                      torch.device('cpu')).items()}
         for streams in args.batch_sizes
     }
     return (f'{cpu_name()}, {args.threads} threads, {args.size}x{args.size}, '

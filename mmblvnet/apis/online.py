@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..models.backbones.blresnet import bLResNet
+from ..models.backbones.blresnet import BigLittleModule, bLResNet
 from ..models.common.tam import TAM
 from .runtime import make_runner, read_metadata
 
@@ -51,15 +51,20 @@ class StreamingTAM(nn.Module):
     :meth:`forward` takes one frame (or, in bLResNet's layer4, one pair
     map) per stream, :meth:`forward_pairs` the even and the odd frame of
     one pair per stream. The buffer is the list of the last ``k - 1``
-    frames, oldest first, each (S, C, H, W); every term of the blend is a
-    depthwise 1x1 convolution of a 4-D map, which ONNX Runtime and OpenVINO
-    run in their own layout and, in int8, on int8 kernels.
+    frames, oldest first, each (S, C, H, W), or, where both frames of a
+    pair hold one map, of the last ``ceil((k - 1) / 2)`` pair maps; every
+    term of the blend is a depthwise 1x1 convolution of a 4-D map, which
+    ONNX Runtime and OpenVINO run in their own layout and, in int8, on int8
+    kernels.
 
     Args:
         tam (TAM): A causal TAM.
+        shared_maps (bool): Whether every call passes one map as both
+            frames of a pair (bLResNet's layers 1-3 blend
+            ``forward_pairs(x, x)``). Defaults to False.
     """
 
-    def __init__(self, tam: TAM) -> None:
+    def __init__(self, tam: TAM, shared_maps: bool = False) -> None:
         super().__init__()
         if not tam.causal:
             raise ValueError(
@@ -68,7 +73,9 @@ class StreamingTAM(nn.Module):
                 'tam_cfg=dict(blending_frames=3, causal=True) (bLResNet) '
                 'or causal=True (ResNetTAM, TAMNeck)')
         self.tam = tam
-        self.num_buffers = tam.blending_frames - 1
+        self.shared_maps = shared_maps
+        history = tam.blending_frames - 1
+        self.num_buffers = -(-history // 2) if shared_maps else history
         self.buffer: Optional[List[Tensor]] = None  # set by a call
 
     def reset(self) -> None:
@@ -108,16 +115,22 @@ class StreamingTAM(nn.Module):
         """Args:
             even (torch.Tensor): The even frame of one pair per stream,
                 (S, C, H, W).
-            odd (torch.Tensor): The odd frame (``even`` itself where both
-                frames of a pair hold one map).
+            odd (torch.Tensor): The odd frame (``even`` itself, and not
+                read, when ``shared_maps``).
 
         Returns:
             tuple[torch.Tensor]: Blended even and odd frames, each
             (S, C, H, W).
         """
         k = self.tam.blending_frames
-        frames = [*self._history(even), even, odd]
-        self.buffer = frames[2:]
+        if self.shared_maps:
+            maps = [*self._history(even), even]
+            self.buffer = maps[1:]
+            frames = [pair_map for pair_map in maps for _ in range(2)]
+            frames = frames[-(k + 1):]
+        else:
+            frames = [*self._history(even), even, odd]
+            self.buffer = frames[2:]
         return (self._blend_last(frames[:k]),
                 self._blend_last(frames[1:k + 1]))
 
@@ -154,7 +167,8 @@ class OnlineRecognizer:
         for module in list(self.model.backbone.modules()):
             for name, child in module.named_children():
                 if isinstance(child, TAM):
-                    streaming = StreamingTAM(child)
+                    streaming = StreamingTAM(
+                        child, isinstance(module, BigLittleModule))
                     setattr(module, name, streaming)
                     self.streaming_tams.append(streaming)
         self.logits = deque(maxlen=window)
@@ -317,6 +331,110 @@ def calibration_feeds(online: OnlineRecognizer,
                 _, *buffers = graph(pair, *buffers)
 
 
+def is_step_graph(graph) -> bool:
+    """Whether an ONNX graph is an online step (its first input is the
+    pair)."""
+    return bool(graph.input) and graph.input[0].name == PAIR_NAME
+
+
+def uint8_stream_buffers(model) -> None:
+    """Carry the stream buffers of a quantized step in uint8, in place.
+
+    In the QDQ model that ``quantize_int8`` writes of a step file, each
+    ``next_buffer_i`` output is the map dequantized after its
+    QuantizeLinear, and each ``buffer_i`` input is quantized again before
+    the TAMs read it. Here the output is the uint8 map itself and the input
+    goes straight into the TAMs' DequantizeLinear, with the scale and zero
+    point of the output it holds: a quarter of the bytes in and out per
+    step, no float copy of the buffers, and each buffered map rounded once
+    instead of twice. The zero points (what an empty buffer holds) go to
+    the metadata key ``buffer_zero_points``.
+
+    Args:
+        model (onnx.ModelProto): A QDQ step model.
+
+    Raises:
+        ValueError: If a buffer is not quantized as described (the file
+            was not written by ``quantize_int8`` from a step file).
+    """
+    from onnx import numpy_helper
+    graph = model.graph
+    producers = {out: node for node in graph.node for out in node.output}
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+    inputs = [tensor.name for tensor in graph.input[1:]]
+    outputs = [tensor.name for tensor in graph.output[1:]]
+    passed_on = {}  # output index -> index of the input it passes on
+    quantization = {}  # buffer index -> (scale, zero point) names
+    for index, output in enumerate(outputs):
+        source = _source_input(producers, output, inputs)
+        node = producers.get(output)
+        if source is not None and node.op_type == 'Identity':
+            passed_on[index] = source
+            node.input[0] = inputs[source]
+        elif source is None and node is not None and (
+                node.op_type == 'DequantizeLinear'):
+            quantization[index] = tuple(node.input[1:3])
+            _rename(graph, output, f'{output}_dequantized')
+            _rename(graph, node.input[0], output)
+        else:
+            raise ValueError(f'{output}: not a quantized map or a buffer '
+                             'passed on; quantize the fp32 step file with '
+                             'quantize_int8')
+    for index, source in passed_on.items():
+        # A buffer passed on keeps the quantization of the map it holds.
+        while source in passed_on:
+            source = passed_on[source]
+        quantization[index] = quantization[source]
+    for index, name in enumerate(inputs):
+        for node in [node for node in graph.node if name in node.input]:
+            if node.op_type == 'Identity':
+                continue
+            if node.op_type != 'QuantizeLinear':
+                raise ValueError(f'{name}: read by an unquantized '
+                                 f'{node.op_type}; quantize the fp32 step '
+                                 'file with quantize_int8')
+            for reader in [reader for reader in graph.node
+                           if node.output[0] in reader.input]:
+                reader.input[:] = [name, *quantization[index]]
+            graph.node.remove(node)
+    zero_points = [initializers[quantization[index][1]]
+                   for index in range(len(inputs))]
+    for index, zero_point in enumerate(zero_points):
+        for tensor in (graph.input[1 + index], graph.output[1 + index]):
+            tensor.type.tensor_type.elem_type = zero_point.data_type
+    used = {name for node in graph.node for name in node.input}
+    for tensor in [tensor for tensor in graph.initializer
+                   if tensor.name not in used]:
+        graph.initializer.remove(tensor)
+    del graph.value_info[:]  # types of renamed tensors; runtimes infer them
+    model.metadata_props.add(
+        key='buffer_zero_points',
+        value=str([int(numpy_helper.to_array(zero_point))
+                   for zero_point in zero_points]))
+
+
+def _source_input(producers: dict, name: str,
+                  inputs: List[str]) -> Optional[int]:
+    """Index of the graph input that tensor ``name`` holds unchanged
+    (through Identity and quantize-dequantize round trips), or None."""
+    node = producers.get(name)
+    while node is not None and node.op_type in ('Identity',
+                                                'QuantizeLinear',
+                                                'DequantizeLinear'):
+        name = node.input[0]
+        node = producers.get(name)
+    return inputs.index(name) if name in inputs else None
+
+
+def _rename(graph, old: str, new: str) -> None:
+    """Rename the tensor ``old`` of ``graph``'s nodes to ``new``."""
+    for node in graph.node:
+        node.input[:] = [new if name == old else name for name in node.input]
+        node.output[:] = [
+            new if name == old else name for name in node.output
+        ]
+
+
 class RuntimeOnlineRecognizer:
     """:class:`OnlineRecognizer` on an exported step, in ONNX Runtime or
     OpenVINO: the buffers go back into the graph at every step.
@@ -349,11 +467,16 @@ class RuntimeOnlineRecognizer:
             np.asarray(ast.literal_eval(metadata[key]),
                        np.float32).reshape(-1, 1, 1)
             for key in ('mean', 'std'))
-        inputs = onnx.load(path, load_external_data=False).graph.input
-        self.buffer_shapes = {
-            tensor.name: tuple(dim.dim_value
-                               for dim in tensor.type.tensor_type.shape.dim)
-            for tensor in inputs if tensor.name != PAIR_NAME
+        inputs = onnx.load(path, load_external_data=False).graph.input[1:]
+        # What an empty buffer holds: 0, or the zero point of a uint8 one.
+        empty = ast.literal_eval(
+            metadata.get('buffer_zero_points', str([0] * len(inputs))))
+        self.empty_buffers = {
+            tensor.name: (tuple(dim.dim_value
+                                for dim in tensor.type.tensor_type.shape.dim),
+                          onnx.helper.tensor_dtype_to_np_dtype(
+                              tensor.type.tensor_type.elem_type), value)
+            for tensor, value in zip(inputs, empty)
         }
         self._run = make_runner(path, backend, threads)
         self.average_clips = average_clips
@@ -378,8 +501,8 @@ class RuntimeOnlineRecognizer:
         pair = np.ascontiguousarray(pair, np.float32)
         if self.buffers is None:
             self.buffers = {
-                name: np.zeros((pair.shape[0], *shape[1:]), np.float32)
-                for name, shape in self.buffer_shapes.items()
+                name: np.full((pair.shape[0], *shape[1:]), value, dtype)
+                for name, (shape, dtype, value) in self.empty_buffers.items()
             }
         logits, *buffers = self._run({PAIR_NAME: pair, **self.buffers})
         self.buffers = dict(zip(self.buffers, buffers))

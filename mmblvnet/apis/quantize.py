@@ -35,6 +35,7 @@ import numpy as np
 from mmengine.config import Config
 from mmengine.dataset import BaseDataset as Dataset
 
+from .online import is_step_graph, uint8_stream_buffers
 from .runtime import RuntimeRecognizer
 
 
@@ -138,7 +139,9 @@ def quantize_int8(
     Args:
         fp32_path (str): The fp32 ONNX file (weights as initializers).
         out_path (str): The int8 file to write (one self-contained file;
-            the metadata of ``fp32_path`` is kept).
+            the metadata of ``fp32_path`` is kept). The stream buffers of
+            an online step file are carried in uint8
+            (:func:`~mmblvnet.apis.online.uint8_stream_buffers`).
         clips (Iterator[np.ndarray | dict]): Calibration clips
             (N, T, 3, H, W), or every input of the graph by name (an online
             step's pair and the stream buffers it meets).
@@ -173,6 +176,8 @@ def quantize_int8(
     metadata = onnx.load(fp32_path, load_external_data=False).metadata_props
     del model.metadata_props[:]
     model.metadata_props.extend(metadata)
+    if is_step_graph(model.graph):
+        uint8_stream_buffers(model)
     onnx.save(model, out_path)
 
 

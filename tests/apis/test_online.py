@@ -1,5 +1,6 @@
 """OnlineRecognizer: pair by pair from empty stream buffers, the causal
 model's clip forward, at the cost of one pair per call."""
+import ast
 import copy
 
 import pytest
@@ -15,12 +16,12 @@ CONFIG = 'configs/blvnet_tam_r50_8x.py'
 NUM_SEGMENTS = 8
 
 
-def causal_recognizer(causal=True):
+def causal_recognizer(causal=True, blending_frames=3):
     init_default_scope('mmaction')
     cfg = copy.deepcopy(Config.fromfile(CONFIG).model)
     cfg.backbone.update(
         num_segments=NUM_SEGMENTS,
-        tam_cfg=dict(blending_frames=3, causal=causal))
+        tam_cfg=dict(blending_frames=blending_frames, causal=causal))
     cfg.cls_head.update(num_classes=5, average_clips='prob')
     model = MODELS.build(cfg)
     randomize_(model.backbone)
@@ -58,6 +59,22 @@ def test_pair_by_pair_equals_the_clip_forward(model):
     for pair in stream_pairs(clips):
         online_scores = online.step(pair)
     torch.testing.assert_close(online_scores, scores, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize('blending_frames', [2, 5])
+def test_every_blending_width_streams_exactly(blending_frames):
+    """Buffers of k - 1 frames, or of ceil((k - 1) / 2) maps where a pair
+    holds one map, for an even and a wider k."""
+    model = causal_recognizer(blending_frames=blending_frames)
+    clips = torch.randn(2, NUM_SEGMENTS, 3, 32, 32)
+    features, _ = _clip_forward(model, clips)
+    online = OnlineRecognizer(model)
+    for index, pair in enumerate(stream_pairs(clips)):
+        torch.testing.assert_close(
+            online.features(pair), features[:, 2 * index],
+            atol=1e-5 * features.abs().max(), rtol=0)
+    assert sorted({tam.num_buffers for tam in online.streaming_tams}) == (
+        sorted({blending_frames - 1, blending_frames // 2}))
 
 
 def test_reset_starts_a_new_clip_and_streams_are_independent(model):
@@ -143,6 +160,27 @@ def test_exported_step_follows_the_pytorch_stream(step_files, stream,
         tolerance)
 
 
+def test_int8_step_carries_its_buffers_in_uint8(step_files):
+    import onnx
+
+    from mmblvnet.apis.online import uint8_stream_buffers
+    int8 = onnx.load(step_files['int8'])
+    fp32 = onnx.load(step_files['fp32'])
+    assert [tensor.name for tensor in int8.graph.input] == [
+        tensor.name for tensor in fp32.graph.input]
+    buffers = [*int8.graph.input[1:], *int8.graph.output[1:]]
+    assert {tensor.type.tensor_type.elem_type for tensor in buffers} == {
+        onnx.TensorProto.UINT8}
+    metadata = {prop.key: prop.value for prop in int8.metadata_props}
+    zero_points = ast.literal_eval(metadata['buffer_zero_points'])
+    assert len(zero_points) == len(int8.graph.input) - 1
+    quantized = {node.input[0] for node in int8.graph.node
+                 if node.op_type == 'QuantizeLinear'}
+    assert not quantized & {tensor.name for tensor in buffers}
+    with pytest.raises(ValueError, match='next_buffer_0: not a quantized'):
+        uint8_stream_buffers(fp32)
+
+
 def test_int8_calibration_meets_the_buffers_a_stream_reaches(model):
     from mmblvnet.apis.online import calibration_feeds
     online = OnlineRecognizer(model, window=2)
@@ -156,7 +194,9 @@ def test_int8_calibration_meets_the_buffers_a_stream_reaches(model):
     for pair in stream_pairs(clip)[:2]:
         online.features(pair)
     frames = [frame for tam in online.streaming_tams for frame in tam.buffer]
-    assert len(frames) == 2 * len(online.streaming_tams)  # k - 1 each
+    # k - 1 frames each, one pair map where a pair holds one map (k = 3)
+    assert [len(tam.buffer) for tam in online.streaming_tams] == [
+        1 if tam.shared_maps else 2 for tam in online.streaming_tams]
     for index, frame in enumerate(frames):
         torch.testing.assert_close(
             torch.from_numpy(feeds[2][f'buffer_{index}']), frame)
