@@ -58,18 +58,22 @@ def check_timing_args(parser: argparse.ArgumentParser,
     check_frames(parser, args.frames)
 
 
-def parse_int8_timing_args(description: str, batch_help: str,
-                           argv: Optional[Sequence[str]] = None
-                           ) -> argparse.Namespace:
+def parse_int8_timing_args(
+        description: str,
+        batch_help: str,
+        argv: Optional[Sequence[str]] = None,
+        extra_options: Iterable[IntOption] = ()) -> argparse.Namespace:
     """The options of the benchmarks that time fp32 and int8 files:
     ``--threads``, the clip and timing options, ``--calib-clips``,
-    ``--batch-sizes`` (``batch_help``), ``--quick`` and ``--out``."""
+    ``--batch-sizes`` (``batch_help``), ``--quick``, ``--out`` and the
+    caller's ``extra_options``."""
     parser = argparse.ArgumentParser(description=description)
     add_int_options(parser, (
         ('--threads', 2, 'threads of every runtime'),
         *CLIP_OPTIONS,
         *TIMING_OPTIONS,
         ('--calib-clips', 2, 'random clips calibrating int8'),
+        *extra_options,
     ))
     add_batch_and_output_options(parser, batch_help,
                                  'also write the report here')

@@ -13,6 +13,7 @@ are the mean of the per-view logits (the head is linear), and the head's
 model is built.
 """
 import ast
+import functools
 import os.path as osp
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -137,7 +138,12 @@ class RuntimeRecognizer:
             raise ValueError(f"average_clips must be 'prob', 'score' or "
                              f'None, but got {average_clips!r}')
         self.average_clips = average_clips
-        self._run = make_runner(path, backend, threads)
+        self.threads = threads
+
+    @functools.cached_property
+    def _run(self) -> Runner:
+        """The runtime's session, opened by the first :meth:`logits`."""
+        return make_runner(self.path, self.backend, self.threads)
 
     @property
     def clip_frames(self) -> ClipFrames:

@@ -273,6 +273,6 @@ def real_time_factor(seconds: float, num_frames: int, fps: float) -> str:
     below 1 the model keeps up with a live source."""
     duration = num_frames / fps
     factor = seconds / duration if duration else float('inf')
-    return (f'real-time factor: {factor:.2f} ({seconds:.1f} s of processing '
+    return (f'real-time factor: {factor:.2f} ({seconds:.2f} s of processing '
             f'for {duration:.1f} s of video at {fps:g} fps)')
 

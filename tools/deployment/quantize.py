@@ -106,7 +106,8 @@ class StreamedRecognizer(RuntimeRecognizer):
     does; the logits of a clip are those a stream of it scores: the clip's
     views are streams of a :class:`RuntimeOnlineRecognizer`, fed pair by
     pair from empty buffers, whose window of ``T / 2`` pairs then holds
-    the whole clip.
+    the whole clip. Its session is the only one opened (the parent opens
+    its own at its first :meth:`logits`, which this class replaces).
 
     Args:
         path (str): The step file (fp32 or int8).
