@@ -20,10 +20,14 @@ pair, in PyTorch eager, ONNX Runtime and OpenVINO, fp32 and int8:
 int8 files are quantized on ``--calib-clips`` random clips (the step file
 on the buffers those clips reach,
 :func:`~mmblvnet.apis.online.calibration_feeds`).
-The window and the step of one runtime and precision take turns; the
-runtimes and precisions run one after another, each alone in the process
-(another runtime's threads, idle but spinning, would slow the short step
-more than the window). The
+Each (runtime, precision, way) is timed alone, one after another (its
+warm-up, then its timed runs), with only its own runtime session alive
+beside the one of the other way: a deployment runs one of them, and
+another session's idle threads, still spinning after its run, would slow
+the short step far more than the window (ONNX Runtime fp32: 2x), so the
+machine must be quiet. The PyTorch window runs the model with its
+BatchNorms folded (MMCV's ``fuse_conv_bn``), as the online recognizer's
+copy has them. The
 table gives the medians of one stream (the first of ``--batch-sizes``),
 the step / window ratio (1 / ``frames / 2`` is the ideal), and the pairs
 per second one process sustains with each number of streams in
@@ -40,6 +44,7 @@ streams one process serves with its steps batched as the largest of
 and pipeline (timed without a model) and its pairs at that batch's rate.
 """
 import argparse
+import copy
 import re
 import subprocess
 import sys
@@ -49,6 +54,7 @@ from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import torch
 from mmaction.registry import MODELS
+from mmcv.cnn import fuse_conv_bn
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -136,7 +142,7 @@ def groups(model: torch.nn.Module, files: Dict[tuple, str],
     clips = torch.randn(streams, args.frames, 3, args.size, args.size)
     pair = clips[:, :2]
     online = OnlineRecognizer(model)
-    forward = RecognizerForward(model)
+    forward = RecognizerForward(fuse_conv_bn(copy.deepcopy(model)))
 
     def window() -> None:
         with torch.no_grad():
@@ -185,11 +191,10 @@ def measure(args: argparse.Namespace, folder: str) -> str:
     model = causal_model(args)
     files = write_files(model, args, folder)
     medians = {
-        streams: {(*key, way): seconds
+        streams: {(*key, way): interleaved_medians(
+            {way: run}, args.repeats, args.warmup, torch.device('cpu'))[way]
                   for key, ways in groups(model, files, args, streams)
-                  for way, seconds in interleaved_medians(
-                      ways, args.repeats, args.warmup,
-                      torch.device('cpu')).items()}
+                  for way, run in ways.items()}
         for streams in args.batch_sizes
     }
     report = (f'{cpu_name()}, {args.threads} threads, {args.size}x'

@@ -20,6 +20,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mmcv.cnn import fuse_conv_bn
 from torch import Tensor, nn
 
 from ..models.backbones.blresnet import BigLittleModule, bLResNet
@@ -141,7 +142,9 @@ class OnlineRecognizer:
     Args:
         model (nn.Module): A ``Recognizer2D`` with a :class:`bLResNet`
             backbone whose TAMs are causal and a segment head (e.g.
-            ``SegmentHead``); it is copied, the original is not changed.
+            ``SegmentHead``); it is copied (the original is not changed)
+            and, since the copy only infers, each BatchNorm is folded into
+            its convolution (MMCV's ``fuse_conv_bn``).
         window (int, optional): Pairs whose class logits are averaged into
             the scores; ``T / 2`` (the span of a training clip) if None.
 
@@ -162,7 +165,7 @@ class OnlineRecognizer:
         if window < 1:
             raise ValueError(f'window must be at least one pair, got '
                              f'{window}')
-        self.model = copy.deepcopy(model).eval()
+        self.model = fuse_conv_bn(copy.deepcopy(model).eval())
         self.streaming_tams = []
         for module in list(self.model.backbone.modules()):
             for name, child in module.named_children():

@@ -211,10 +211,13 @@ def _check_ratios(alpha: int, beta: int) -> None:
                 'them out of the config for those)')
 
 
-def _folded(conv: nn.Conv2d, bn: _BatchNorm) -> Tuple[Tensor, Tensor]:
+def _folded(conv: nn.Conv2d, bn: nn.Module) -> Tuple[Tensor, Tensor]:
     """Weight (shape of ``conv.weight``) and bias (C_out, ) of the one
-    bias-free convolution equal to ``bn(conv(x))`` with ``bn``'s frozen
-    statistics."""
+    convolution equal to ``bn(conv(x))`` with ``bn``'s frozen statistics
+    (``conv``'s own where MMCV's ``fuse_conv_bn`` has folded ``bn`` into
+    it already, leaving an ``nn.Identity``)."""
+    if isinstance(bn, nn.Identity):
+        return conv.weight, conv.bias
     scale = torch.rsqrt(bn.running_var + bn.eps) * bn.weight
     return (conv.weight * scale.view(-1, 1, 1, 1),
             bn.bias - bn.running_mean * scale)
