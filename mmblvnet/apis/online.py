@@ -92,9 +92,18 @@ class StreamingTAM(nn.Module):
     def _blend_last(self, frames: Sequence[Tensor]) -> Tensor:
         """TAM's output at the last of ``frames`` (k maps, oldest first,
         each (S, C, H, W))."""
+        rows = self.tam.weight
+        if (self.tam.blending_method == 'sum'
+                and not torch.onnx.is_in_onnx_export()):
+            # Eager: products summed in place (a depthwise convolution per
+            # term and out-of-place sums made a step 1.3x slower).
+            blended = frames[0] * rows[0].view(-1, 1, 1)
+            for frame, row in zip(frames[1:], rows[1:]):
+                blended.addcmul_(frame, row.view(-1, 1, 1))
+            return blended.relu_()
         terms = [
-            F.conv2d(frame, weight.view(-1, 1, 1, 1), groups=weight.numel())
-            for frame, weight in zip(frames, self.tam.weight)
+            F.conv2d(frame, row.view(-1, 1, 1, 1), groups=row.numel())
+            for frame, row in zip(frames, rows)
         ]
         if self.tam.blending_method == 'max':
             return functools.reduce(torch.maximum, terms).relu()
@@ -197,6 +206,11 @@ class OnlineRecognizer:
             raise ValueError('OnlineRecognizer takes one frame pair per '
                              'stream, (streams, 2, C, H, W), but got '
                              f'shape {tuple(pair.shape)}')
+        held = self.streaming_tams[0].buffer if self.streaming_tams else None
+        if held and held[0].shape[0] != pair.shape[0]:
+            raise ValueError(f'got pairs of {pair.shape[0]} streams, but the '
+                             f'buffers hold {held[0].shape[0]}: call reset() '
+                             'before stepping another set of streams')
         return self.model.backbone.pair_maps(pair.flatten(0, 1))
 
     @torch.no_grad()

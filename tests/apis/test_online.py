@@ -111,6 +111,11 @@ def test_offline_tams_and_bad_input_are_refused(model):
         online.step(torch.randn(1, 3, 3, 32, 32))
     with pytest.raises(ValueError, match='window'):
         OnlineRecognizer(model, window=0)
+    online.step(torch.randn(2, 2, 3, 32, 32))
+    with pytest.raises(ValueError, match=r'3 streams, .* hold 2: call reset'):
+        online.step(torch.randn(3, 2, 3, 32, 32))
+    online.reset()
+    assert online.step(torch.randn(3, 2, 3, 32, 32)).shape == (3, 5)
 
 
 @pytest.fixture(scope='module')
