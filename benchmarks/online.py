@@ -275,6 +275,9 @@ def demo_table(model: torch.nn.Module, files: Dict[tuple, str],
     decoding = {interval: decoding_seconds(video, interval) /
                 args.video_seconds for interval in FRAME_INTERVALS}
     lines = [
+        'Decoding and test pipeline without a model, fraction of real '
+        'time: ' + ', '.join(f'{decoding[interval]:.3f} every {interval}th '
+                             'frame' for interval in FRAME_INTERVALS), '',
         '| runtime | precision | ' + ' | '.join(
             f'real-time factor, every {interval}th frame'
             for interval in FRAME_INTERVALS) + ' | ' + ' | '.join(
