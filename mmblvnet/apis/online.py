@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from ..models.backbones.blresnet import BigLittleModule, bLResNet
 from ..models.common.tam import TAM
-from .runtime import make_runner, read_metadata
+from .runtime import average_clip, make_runner, read_metadata
 
 PAIR_NAME = 'pair'
 LOGITS_NAME = 'logits'
@@ -524,8 +524,4 @@ class RuntimeOnlineRecognizer:
         logits, *buffers = self._run({PAIR_NAME: pair, **self.buffers})
         self.buffers = dict(zip(self.buffers, buffers))
         self.logits.append(logits)
-        mean = np.mean(self.logits, axis=0)
-        if self.average_clips != 'prob':
-            return mean
-        exp = np.exp(mean - mean.max(-1, keepdims=True))
-        return exp / exp.sum(-1, keepdims=True)
+        return average_clip(np.mean(self.logits, axis=0), self.average_clips)

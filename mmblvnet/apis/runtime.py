@@ -189,11 +189,7 @@ class RuntimeRecognizer:
         """Scores (num_classes, ) of one sample from its views' logits
         (V, num_classes), as ``Recognizer2D`` and ``average_clips``
         merge them."""
-        merged = logits.mean(0)
-        if self.average_clips != 'prob':
-            return merged
-        exp = np.exp(merged - merged.max())
-        return exp / exp.sum()
+        return average_clip(logits.mean(0), self.average_clips)
 
     def scores(self, inputs) -> torch.Tensor:
         """Class scores of one sample.
@@ -207,6 +203,16 @@ class RuntimeRecognizer:
         """
         return torch.from_numpy(
             self.merge_views(self.logits(self.clips(inputs))))
+
+
+def average_clip(logits: np.ndarray,
+                 average_clips: Optional[str]) -> np.ndarray:
+    """A head's ``average_clips`` applied to merged logits
+    (..., num_classes): their softmax for ``'prob'``, else unchanged."""
+    if average_clips != 'prob':
+        return logits
+    exp = np.exp(logits - logits.max(-1, keepdims=True))
+    return exp / exp.sum(-1, keepdims=True)
 
 
 def runtime_video_scores(recognizer: RuntimeRecognizer,
