@@ -96,7 +96,8 @@ class StreamingTAM(nn.Module):
         if (self.tam.blending_method == 'sum'
                 and not torch.onnx.is_in_onnx_export()):
             # Eager: products summed in place (a depthwise convolution per
-            # term and out-of-place sums made a step 1.3x slower).
+            # term and out-of-place sums made a step of bLVNet-TAM-50 1.24x
+            # slower: one stream and eight, 224 px, 2 threads).
             blended = frames[0] * rows[0].view(-1, 1, 1)
             for frame, row in zip(frames[1:], rows[1:]):
                 blended.addcmul_(frame, row.view(-1, 1, 1))
