@@ -53,10 +53,11 @@ class StreamingTAM(nn.Module):
     map) per stream, :meth:`forward_pairs` the even and the odd frame of
     one pair per stream. The buffer is the list of the last ``k - 1``
     frames, oldest first, each (S, C, H, W), or, where both frames of a
-    pair hold one map, of the last ``ceil((k - 1) / 2)`` pair maps; every
-    term of the blend is a depthwise 1x1 convolution of a 4-D map, which
-    ONNX Runtime and OpenVINO run in their own layout and, in int8, on int8
-    kernels.
+    pair hold one map, of the last ``ceil((k - 1) / 2)`` pair maps. In an
+    exported graph every term of the blend is a depthwise 1x1 convolution
+    of a 4-D map, which ONNX Runtime and OpenVINO run in their own layout
+    and, in int8, on int8 kernels; eager PyTorch sums the weighted maps in
+    place.
 
     Args:
         tam (TAM): A causal TAM.
