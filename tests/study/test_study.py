@@ -298,6 +298,26 @@ def test_causal_cost_is_computed_with_its_noise():
     slow[3]['curve'][0]['top1'] = 0.5
     assert ('to 90%: 200 (1/2 runs) vs 100, in' in causal_cost(slow))
     assert 'not measured' in causal_cost(fake_runs(0.9))
+    assert 'At equal iterations' not in same  # 90 vs 100 iterations
+
+
+def test_causal_cost_at_equal_iterations_when_the_budgets_bought_others():
+    """3x the iterations for the same GFLOPs (another machine): also
+    compared on the learning curve at offline k3's 100 iterations."""
+    runs = causal_runs((0.99, 1.0, 0.98))
+    for run in runs[3:]:
+        run['iters'] = 300
+        run['curve'] = [dict(iter=100, seconds=100, top1=0.5, order=0.5),
+                        dict(iter=300, seconds=300, top1=run['top1'],
+                             order=1.0)]
+    text = causal_cost(runs)
+    assert 'within noise (two standard errors on 300 test clips)' in text
+    assert ('The causal runs trained 3.00x the iterations of offline k3 '
+            'for the same GFLOPs per clip') in text
+    assert ('iterations to 90% 300 vs 100; at 100 iterations (constant '
+            'learning rate, 96 held-out clips) the causal TAM has 50.0% '
+            "top-1, -49.0 points against offline k3's final 99.0% at "
+            '100. At equal iterations causality costs top-1.') in text
 
 
 def test_report_writes_doc_and_plots(tmp_path):
