@@ -59,9 +59,13 @@ MODELS = {
     'bLVNet-TAM-50 k5': ('bLVNet-TAM', dict(blending_frames=5)),
     'bLVNet-TAM-50 k3 max': ('bLVNet-TAM', dict(blending_frames=3,
                                                 blending_method='max')),
+    'bLVNet-TAM-50 k3 causal': ('bLVNet-TAM', dict(blending_frames=3,
+                                                   causal=True)),
 }
 # The pair the paper compares head to head, run with three seeds.
 HEAD_TO_HEAD = ('bLVNet-TAM-50 k3', 'TSM-R50')
+# The online (causal) TAM, run with three seeds against offline k3.
+CAUSAL = 'bLVNet-TAM-50 k3 causal'
 MIN_ITERS = 20  # a run never trains for fewer iterations
 CURVE_POINTS = 8  # evaluations along a run, the last one included
 DECAY_FRACTION = 0.3  # the learning rate decays over this end of a run
@@ -84,9 +88,10 @@ def plan(quick: bool) -> List[Run]:
     """The runs of the study, the most informative first.
 
     Full: seed 0 of bLVNet-TAM-50 k3, TSN-R50 and TSM-R50 at T = 8, then
-    seeds 1 and 2 of the head-to-head pair, the other variants at T = 8,
-    and bLVNet-TAM-50 k3 at T = 16 (12 runs). Quick: bLVNet-TAM-50 k3
-    against the order-blind TSN-R50 at T = 8.
+    seeds 1 and 2 of the head-to-head pair, seeds 0 to 2 of the causal
+    k3, the other variants at T = 8, and bLVNet-TAM-50 k3 at T = 16 (15
+    runs). Quick: bLVNet-TAM-50 k3 against the order-blind TSN-R50 at
+    T = 8.
     """
     if quick:
         return [Run('bLVNet-TAM-50 k3', 8), Run('TSN-R50', 8)]
@@ -94,8 +99,9 @@ def plan(quick: bool) -> List[Run]:
             Run('TSM-R50', 8)]
     runs += [Run(model, 8, seed) for seed in (1, 2)
              for model in HEAD_TO_HEAD]
+    runs += [Run(CAUSAL, 8, seed) for seed in (0, 1, 2)]
     runs += [Run(model, 8) for model in MODELS
-             if model not in HEAD_TO_HEAD + ('TSN-R50', )]
+             if model not in HEAD_TO_HEAD + ('TSN-R50', CAUSAL)]
     return runs + [Run(HEAD_TO_HEAD[0], 16)]
 
 

@@ -14,6 +14,8 @@ import numpy as np
 
 from mmblvnet.datasets.synthetic import class_names
 
+from .experiment import CAUSAL, DECAY_FRACTION
+
 TAM, TSN, TSM, BLV = ('bLVNet-TAM-50 k3', 'TSN-R50', 'TSM-R50',
                       'bLVNet-50')
 TARGET = 0.9  # the accuracy whose time the report gives ("s to 90%")
@@ -37,16 +39,18 @@ def _order(runs: List[Dict]) -> List[Tuple[str, int]]:
     return list(dict.fromkeys((r['model'], r['num_segments']) for r in runs))
 
 
-def seconds_to(curve: List[Dict], target: float = TARGET) -> Optional[float]:
-    """Training seconds of the first curve point at ``target`` top-1 or
-    above; None if the run never got there."""
-    return next((p['seconds'] for p in curve if p['top1'] >= target), None)
+def seconds_to(curve: List[Dict], target: float = TARGET,
+               key: str = 'seconds') -> Optional[float]:
+    """Training seconds (or another ``key`` such as ``'iter'``) of the
+    first curve point at ``target`` top-1 or above; None if the run never
+    got there."""
+    return next((p[key] for p in curve if p['top1'] >= target), None)
 
 
-def _time_to_target(rows: List[Dict]) -> str:
+def _time_to_target(rows: List[Dict], key: str = 'seconds') -> str:
     if not rows:
         return '-'
-    times = [seconds_to(r['curve']) for r in rows]
+    times = [seconds_to(r['curve'], key=key) for r in rows]
     reached = [t for t in times if t is not None]
     if not reached:
         return 'not reached'
@@ -167,14 +171,16 @@ def compare(a: Optional[float], b: Optional[float],
 
 
 def _verdict(order: Optional[int], texts: Tuple[str, str],
-             test_clips: int) -> str:
-    """``texts``: what to say when the first model wins, and loses."""
+             test_clips: int,
+             noise: str = 'so this run neither confirms nor refutes the '
+             'paper') -> str:
+    """``texts``: what to say when the first model wins, and loses;
+    ``noise``: what a difference within noise means."""
     if order is None:
         return 'Not measured in this run.'
     if order == 0:
         return (f'The difference is within noise (two standard errors on '
-                f'{test_clips} test clips), so this run neither confirms '
-                'nor refutes the paper.')
+                f'{test_clips} test clips), {noise}.')
     return texts[0] if order > 0 else texts[1]
 
 
@@ -306,6 +312,90 @@ def _tam_vs_tsm(runs: List[Dict], clips: int) -> str:
     return text
 
 
+def _seconds_ratio(a: List[Dict], b: List[Dict]) -> str:
+    """Mean seconds to :data:`TARGET` of runs ``a`` over those of ``b``,
+    when every run of both got there."""
+    times = [[seconds_to(r['curve']) for r in rows] for rows in (a, b)]
+    if None in times[0] + times[1]:
+        return ''
+    return f' ({_ratio(np.mean(times[0]), np.mean(times[1]))})'
+
+
+def _equal_iterations(rows: List[Dict], offline: List[Dict]) -> str:
+    """The causal ``rows`` against the ``offline`` k3 runs at equal
+    iterations (learning-curve point nearest offline's iteration count,
+    iterations to :data:`TARGET`), when the causal runs trained other
+    iteration counts for the same cost."""
+    iters, reference = _mean(offline, 'iters'), _mean(offline, 'top1')
+    points = [min(r['curve'], key=lambda p: abs(p['iter'] - iters))
+              for r in rows]
+    top1 = float(np.mean([p['top1'] for p in points]))
+    at = float(np.mean([p['iter'] for p in points]))
+    decayed = any(p['iter'] > r['iters'] * (1 - DECAY_FRACTION)
+                  for p, r in zip(points, rows))
+    clips = min(r['curve_clips_per_class'] * len(r['per_class'])
+                for r in rows)
+    return (
+        f' The causal runs trained {_ratio(_mean(rows, "iters"), iters)} '
+        'the iterations of offline k3 for the same GFLOPs per clip (a '
+        'budget of CPU seconds buys other iteration counts on another '
+        'machine or under other load), so equal CPU seconds were not equal '
+        'training here. At equal iterations, from the learning curves: '
+        f'iterations to {TARGET:.0%} {_time_to_target(rows, "iter")} vs '
+        f'{_time_to_target(offline, "iter")}; at {at:.0f} iterations ('
+        + ('learning rate decaying' if decayed else 'constant learning rate')
+        + f', {clips} held-out clips) the causal TAM has {_fmt(top1)} '
+        f'top-1, {100 * (top1 - reference):+.1f} points against offline '
+        f'k3\'s final {_fmt(reference)} at {iters:.0f}. ' + _verdict(
+            compare(top1, reference, clips),
+            ('At equal iterations the causal TAM is the more accurate one.',
+             'At equal iterations causality costs top-1.'), clips,
+            noise='so no cost of causality is measurable at equal '
+            'iterations'))
+
+
+def causal_cost(runs: List[Dict]) -> str:
+    """The cost of causality: causal k3 TAM (each frame blends itself
+    and the two before it, as online recognition needs) against offline
+    k3 at T=8, from the numbers.
+
+    Runs of equal GFLOPs whose iteration counts differ by more than 20%
+    (their budgets were spent on other machines or under other load) are
+    also compared at equal iterations, on the causal learning curves.
+    """
+    t8 = dict(num_segments=8)
+    rows = {m: _rows(runs, model=m, **t8) for m in (CAUSAL, TAM)}
+    if not all(rows.values()):
+        return ('**Cost of causality:** not measured (bLVNet-TAM-50 k3 '
+                'or its causal variant at T=8 missing).')
+    clips = min(r['test_clips'] for r in rows[CAUSAL] + rows[TAM])
+    top = {m: _mean(runs, 'top1', model=m, **t8) for m in rows}
+    order = {m: _mean(runs, 'order', model=m, **t8) for m in rows}
+    iters = {m: _mean(runs, 'iters', model=m, **t8) for m in rows}
+    text = (
+        f'**Cost of causality.** At T=8 (mean ± spread over seeds) the '
+        f'causal k3 TAM reaches {_fmt(top[CAUSAL])} ± '
+        f'{_fmt(_spread(rows[CAUSAL]))} top-1 ({len(rows[CAUSAL])} runs) '
+        f'and offline k3 {_fmt(top[TAM])} ± {_fmt(_spread(rows[TAM]))} '
+        f'({len(rows[TAM])} runs): causal minus offline '
+        f'{100 * (top[CAUSAL] - top[TAM]):+.1f} points of top-1 and '
+        f'{100 * (order[CAUSAL] - order[TAM]):+.1f} of order accuracy '
+        f'({_fmt(order[CAUSAL])} vs {_fmt(order[TAM])}); training seconds '
+        f'to {TARGET:.0%}: {_time_to_target(rows[CAUSAL])} vs '
+        f'{_time_to_target(rows[TAM])}'
+        f'{_seconds_ratio(rows[CAUSAL], rows[TAM])}, in '
+        f'{iters[CAUSAL]:.0f} vs {iters[TAM]:.0f} iterations. ' + _verdict(
+            compare(top[CAUSAL], top[TAM], clips),
+            ('The causal TAM is the more accurate one here.',
+             'Causality costs top-1 under this budget.'), clips,
+            noise='so causality costs nothing measurable in top-1 under '
+            'this budget'))
+    same_cost = rows[CAUSAL][0]['gflops'] == rows[TAM][0]['gflops']
+    if same_cost and abs(iters[CAUSAL] / iters[TAM] - 1) > 0.2:
+        text += _equal_iterations(rows[CAUSAL], rows[TAM])
+    return text
+
+
 def write_report(state: Dict, out_dir: str, doc: Optional[str],
                  command: str) -> str:
     """Write the report (and plots) of a saved study state to ``doc`` or
@@ -361,6 +451,10 @@ def write_report(state: Dict, out_dir: str, doc: Optional[str],
         '## The paper\'s four questions',
         '',
         '\n\n'.join(answers(runs, state.get('reference'))),
+        '',
+        '## Causal TAM',
+        '',
+        causal_cost(runs),
         ''
     ])
     with open(doc, 'w') as f:

@@ -9,8 +9,10 @@ from mmaction.registry import MODELS
 
 from study import HEAD_TO_HEAD, Run, experiment, model_config, plan
 from study import __main__ as cli
+from study.experiment import CAUSAL
 from study.report import (
     answers,
+    causal_cost,
     compare,
     headline,
     results_table,
@@ -25,15 +27,18 @@ def test_full_plan_covers_every_model_and_three_seeds_of_the_pair():
         experiment.MODELS)
     assert {r.model for r in runs if r.num_segments == 16} == {
         HEAD_TO_HEAD[0]}
-    for model in HEAD_TO_HEAD:
+    for model in HEAD_TO_HEAD + (CAUSAL, ):
         assert {r.seed for r in runs if r.model == model and
                 r.num_segments == 8} == {0, 1, 2}
-    assert len({r.name for r in runs}) == len(runs) == 12
+    assert len({r.name for r in runs}) == len(runs) == 15
+    assert [r.name for r in runs if r.model == CAUSAL] == [
+        'bLVNet-TAM-50 k3 causal T8 s0', 'bLVNet-TAM-50 k3 causal T8 s1',
+        'bLVNet-TAM-50 k3 causal T8 s2']
     # the runs that answer the main question come first
     assert [r.model for r in runs[:3]] == [
         'bLVNet-TAM-50 k3', 'TSN-R50', 'TSM-R50']
-    assert {r.model for r in plan(quick=True)} == {'bLVNet-TAM-50 k3',
-                                                   'TSN-R50'}
+    assert plan(quick=True) == [Run('bLVNet-TAM-50 k3', 8),
+                                Run('TSN-R50', 8)]
 
 
 def build(run):
@@ -51,6 +56,11 @@ def test_models_are_the_named_variants_from_scratch():
     assert k5.num_segments == 16 and k5.tam_cfg['blending_frames'] == 5
     blend = build(Run('bLVNet-TAM-50 k3 max', 8)).backbone.tam_cfg
     assert blend['blending_method'] == 'max'
+    causal = build(Run(CAUSAL, 8)).backbone
+    assert causal.tam_cfg == dict(blending_frames=3, blending_method='sum',
+                                  causal=True)
+    assert causal.layer1.tam.causal and not build(
+        Run('bLVNet-TAM-50 k3', 8)).backbone.layer1.tam.causal
     assert build(Run('TSN-R50', 8)).cls_head.num_classes == 6
 
 
@@ -257,6 +267,59 @@ def test_table_averages_seeds_with_spread_and_time_to_target():
     assert '| 100 (1/3 runs) |' in row  # only the 90% seed got there
 
 
+def causal_runs(causal_top1s, order=1.0):
+    """Offline k3 at 3 seeds (98%, 99%, 100%; 100 s to 90%) and causal
+    k3 runs of ``causal_top1s`` (200 s to 90%)."""
+    runs = [fake_result('bLVNet-TAM-50 k3', 8, top1, seed=seed)
+            for seed, top1 in enumerate((0.98, 0.99, 1.0))]
+    for seed, top1 in enumerate(causal_top1s):
+        run = fake_result(CAUSAL, 8, top1, seed=seed, order=order)
+        run['curve'][0]['seconds'], run['curve'][1]['seconds'] = 200, 250
+        run['curve'][0]['top1'] = 0.9
+        run['iters'] = 90
+        runs.append(run)
+    return runs
+
+
+def test_causal_cost_is_computed_with_its_noise():
+    same = causal_cost(causal_runs((0.97, 0.99, 0.98)))
+    assert ('the causal k3 TAM reaches 98.0% ± 0.8% top-1 (3 runs) and '
+            'offline k3 99.0% ± 0.8% (3 runs): causal minus offline -1.0 '
+            'points of top-1 and +1.0 of order accuracy (100.0% vs 99.0%); '
+            'training seconds to 90%: 200 vs 100 (2.00x), in 90 vs 100 '
+            'iterations.') in same
+    assert ('within noise (two standard errors on 300 test clips), so '
+            'causality costs nothing measurable in top-1') in same
+    worse = causal_cost(causal_runs((0.80, 0.90, 0.85), order=0.9))
+    assert 'causal minus offline -14.0 points of top-1' in worse
+    assert 'Causality costs top-1 under this budget.' in worse
+    # a causal seed that never reached 90%: counted, no ratio
+    slow = causal_runs((0.80, 0.95))
+    slow[3]['curve'][0]['top1'] = 0.5
+    assert ('to 90%: 200 (1/2 runs) vs 100, in' in causal_cost(slow))
+    assert 'not measured' in causal_cost(fake_runs(0.9))
+    assert 'At equal iterations' not in same  # 90 vs 100 iterations
+
+
+def test_causal_cost_at_equal_iterations_when_the_budgets_bought_others():
+    """3x the iterations for the same GFLOPs (another machine): also
+    compared on the learning curve at offline k3's 100 iterations."""
+    runs = causal_runs((0.99, 1.0, 0.98))
+    for run in runs[3:]:
+        run['iters'] = 300
+        run['curve'] = [dict(iter=100, seconds=100, top1=0.5, order=0.5),
+                        dict(iter=300, seconds=300, top1=run['top1'],
+                             order=1.0)]
+    text = causal_cost(runs)
+    assert 'within noise (two standard errors on 300 test clips)' in text
+    assert ('The causal runs trained 3.00x the iterations of offline k3 '
+            'for the same GFLOPs per clip') in text
+    assert ('iterations to 90% 300 vs 100; at 100 iterations (constant '
+            'learning rate, 96 held-out clips) the causal TAM has 50.0% '
+            "top-1, -49.0 points against offline k3's final 99.0% at "
+            '100. At equal iterations causality costs top-1.') in text
+
+
 def test_report_writes_doc_and_plots(tmp_path):
     settings = cli._settings(cli.parse_args(['--quick']))
     state = dict(settings=settings, runs=fake_runs(0.9), wall_s=180,
@@ -266,5 +329,6 @@ def test_report_writes_doc_and_plots(tmp_path):
     text = open(doc).read()
     assert 'python -m study --quick` on 2026-01-02' in text
     assert '10 runs in 3 min' in text
+    assert '## Causal TAM\n\n**Cost of causality:** not measured' in text
     assert (tmp_path / 'study_learning_curves.png').stat().st_size > 0
     assert (tmp_path / 'study_accuracy_vs_gflops.png').stat().st_size > 0
