@@ -271,7 +271,7 @@ def demo_table(model: torch.nn.Module, files: Dict[tuple, str],
     video = camera_video(folder, args.video_seconds)
     checkpoint = f'{folder}/causal.pth'
     torch.save(dict(state_dict=model.state_dict()), checkpoint)
-    duration = CAMERA_FPS * args.video_seconds  # frames
+    num_frames = CAMERA_FPS * args.video_seconds
     decoding = {interval: decoding_seconds(video, interval) /
                 args.video_seconds for interval in FRAME_INTERVALS}
     lines = [
@@ -297,7 +297,7 @@ def demo_table(model: torch.nn.Module, files: Dict[tuple, str],
                      CAMERA_FPS / (2 * interval) / rate8))
             for interval in FRAME_INTERVALS
         ]
-        pair_rate = duration / 2 / demo_seconds(video, model_file, runtime,
+        pair_rate = num_frames / 2 / demo_seconds(video, model_file, runtime,
                                                 args, 1)
         lines.append(f'| {runtime} | {precision} | ' +
                      ' | '.join(f'{factor:.3f}' for factor in factors) +

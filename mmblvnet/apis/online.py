@@ -25,7 +25,12 @@ from torch import Tensor, nn
 
 from ..models.backbones.blresnet import BigLittleModule, bLResNet
 from ..models.common.tam import TAM
-from .runtime import average_clip, make_runner, read_metadata
+from .runtime import (
+    average_clip,
+    make_runner,
+    read_metadata,
+    read_normalisation,
+)
 
 PAIR_NAME = 'pair'
 LOGITS_NAME = 'logits'
@@ -482,10 +487,7 @@ class RuntimeOnlineRecognizer:
         metadata = read_metadata(path)
         self.num_segments = int(metadata['num_segments'])
         self.num_classes = int(metadata['num_classes'])
-        self.mean, self.std = (
-            np.asarray(ast.literal_eval(metadata[key]),
-                       np.float32).reshape(-1, 1, 1)
-            for key in ('mean', 'std'))
+        self.mean, self.std = read_normalisation(metadata)
         inputs = onnx.load(path, load_external_data=False).graph.input[1:]
         # What an empty buffer holds: 0, or the zero point of a uint8 one.
         empty = ast.literal_eval(

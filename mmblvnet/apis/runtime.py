@@ -15,7 +15,7 @@ model is built.
 import ast
 import functools
 import os.path as osp
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -56,6 +56,15 @@ def read_metadata(path: str) -> Dict[str, str]:
             f'{path}: the ONNX metadata lacks {missing}; export the model '
             'with tools/deployment/export_onnx.py, which stores them')
     return metadata
+
+
+def read_normalisation(
+        metadata: Dict[str, str]) -> Tuple[np.ndarray, np.ndarray]:
+    """The ``mean`` and ``std`` of an exported file's metadata, each
+    (3, 1, 1) float32: frames are fed as ``(frame - mean) / std``."""
+    return tuple(
+        np.asarray(ast.literal_eval(metadata[key]),
+                   np.float32).reshape(-1, 1, 1) for key in ('mean', 'std'))
 
 
 def _onnxruntime_runner(path: str, threads: Optional[int]) -> Runner:
@@ -129,11 +138,7 @@ class RuntimeRecognizer:
         self.backend = check_backend(backend)
         self.num_segments = int(metadata['num_segments'])
         self.num_classes = int(metadata['num_classes'])
-        shape = (1, 3, 1, 1)
-        self.mean = np.asarray(ast.literal_eval(metadata['mean']),
-                               np.float32).reshape(shape)
-        self.std = np.asarray(ast.literal_eval(metadata['std']),
-                              np.float32).reshape(shape)
+        self.mean, self.std = read_normalisation(metadata)
         if average_clips not in ('prob', 'score', None):
             raise ValueError(f"average_clips must be 'prob', 'score' or "
                              f'None, but got {average_clips!r}')
